@@ -1,0 +1,8 @@
+"""videoflow-tf: VideoFlow, a flow-based generative model for video.
+
+`import videoflow_tf as vf` registers the TFDS builders `bair_action_free` and
+`stochastic_shapes` and exposes the model API.
+"""
+from videoflow_tf import _quiet  # noqa: F401  (must precede every TensorFlow import)
+
+__version__ = "0.1.0"

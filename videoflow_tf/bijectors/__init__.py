@@ -1,0 +1,1 @@
+"""Invertible layers of the per-frame flow."""
