@@ -6,3 +6,6 @@
 from videoflow_tf import _quiet  # noqa: F401  (must precede every TensorFlow import)
 
 __version__ = "0.1.0"
+
+from videoflow_tf.config import VideoFlowConfig, get_config  # noqa: E402
+from videoflow_tf.optim import make_optimizer  # noqa: E402

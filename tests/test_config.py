@@ -1,0 +1,101 @@
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import videoflow_tf as vf
+from videoflow_tf.config import CONFIG_NAMES, VideoFlowConfig
+
+
+def test_paper_configs_match_reference_table():
+    quant, qual, shapes = (vf.get_config(n) for n in ("bair_quant", "bair_qual", "shapes"))
+    for c in (quant, qual, shapes):
+        assert (c.image_size, c.num_levels, c.num_steps) == (64, 3, 24)
+        assert (c.latent_encoder, c.latent_encoder_width, c.latent_dilations) == (
+            "conv3d_net", 256, True)
+        assert c.coupling_activation == "gatu" and c.init_batch_size == 128
+        assert c.warmup_steps == 10000
+    assert (quant.coupling, quant.coupling_width, quant.latent_encoder_depth) == ("affine", 512, 5)
+    assert (quant.num_cond_latents, quant.latent_skip) == (3, True)
+    assert (quant.num_context_frames, quant.num_target_frames, quant.num_train_frames) == (3, 10, 4)
+    assert (quant.learning_rate, quant.batch_size, quant.temperature) == (3e-4, 5, 1.0)
+    assert quant.dataset == "bair_action_free"
+    assert (qual.coupling, qual.coupling_width, qual.temperature) == ("additive", 392, 0.5)
+    assert qual.replace(coupling="affine", coupling_width=512, temperature=1.0,
+                        name="bair_quant") == quant
+    assert (shapes.coupling, shapes.coupling_width, shapes.latent_encoder_depth) == (
+        "additive", 512, 10)
+    assert (shapes.num_cond_latents, shapes.latent_skip) == (1, False)
+    assert (shapes.num_context_frames, shapes.num_target_frames, shapes.num_train_frames) == (1, 2, 2)
+    assert (shapes.learning_rate, shapes.batch_size) == (1e-4, 10)
+    assert shapes.dataset == "stochastic_shapes"
+
+
+def test_latent_shapes_of_a_64x64_frame():
+    assert vf.get_config("bair_quant").latent_shapes == [(32, 32, 6), (16, 16, 12), (8, 8, 48)]
+    assert sum(math.prod(s) for s in vf.get_config("bair_quant").latent_shapes) == 64 * 64 * 3
+    assert vf.get_config("tiny").latent_shapes == [(4, 4, 6), (2, 2, 24)]
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_dict_and_json_round_trip(name):
+    config = vf.get_config(name)
+    assert config.name == name
+    assert VideoFlowConfig.from_dict(config.to_dict()) == config
+    assert VideoFlowConfig.from_json(config.to_json()) == config
+    assert json.loads(config.to_json())["image_size"] == config.image_size
+
+
+def test_replace_returns_a_variant_and_keeps_the_original():
+    tiny = vf.get_config("tiny")
+    wider = tiny.replace(coupling_width=16, learning_rate=1)
+    assert wider.coupling_width == 16 and tiny.coupling_width == 8
+    assert isinstance(wider.learning_rate, float)
+    with pytest.raises(Exception):
+        tiny.coupling_width = 3  # frozen
+
+
+@pytest.mark.parametrize("changes, field, rule", [
+    (dict(coupling="volume"), "coupling", "'affine', 'additive'"),
+    (dict(latent_encoder="mlp"), "latent_encoder", "conv_lstm"),
+    (dict(latent_activation="tanh"), "latent_activation", "gatu"),
+    (dict(image_size=12), "image_size", "multiple of 2**num_levels"),
+    (dict(num_train_frames=3), "num_train_frames", "more than num_context_frames"),
+    (dict(temperature=-0.5), "temperature", ">= 0"),
+    (dict(learning_rate=0.0), "learning_rate", "> 0"),
+    (dict(learning_rate=float("nan")), "learning_rate", "finite"),
+    (dict(num_steps=2.5), "num_steps", "an int"),
+    (dict(latent_skip=1), "latent_skip", "a bool"),
+    (dict(num_cond_latents=0), "num_cond_latents", ">= 1"),
+    (dict(seed="x"), "seed", "an int or None"),
+])
+def test_bad_values_name_field_and_rule(changes, field, rule):
+    with pytest.raises(ValueError, match=field) as error:
+        vf.get_config("bair_quant").replace(**changes)
+    assert rule in str(error.value)
+
+
+def test_unknown_field_and_name_list_the_valid_ones():
+    with pytest.raises(ValueError, match="valid fields: .*'coupling_width'"):
+        vf.get_config("tiny").replace(coupling_widht=3)
+    with pytest.raises(ValueError, match="valid fields"):
+        VideoFlowConfig.from_dict(dict(vf.get_config("tiny").to_dict(), depth=3))
+    with pytest.raises(ValueError, match="'shapes_cpu'"):
+        vf.get_config("bair")
+
+
+def test_optimizer_is_papers_adam_with_linear_warmup():
+    optimizer = vf.make_optimizer(vf.get_config("bair_quant"))
+    assert isinstance(optimizer, keras.optimizers.Adam)
+    assert (optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (0.85, 0.997, 1e-6)
+    schedule = optimizer._learning_rate
+    rates = [float(schedule(step)) for step in (0, 4999, 9999, 10000, 50000)]
+    np.testing.assert_allclose(rates, [3e-8, 1.5e-4, 3e-4, 3e-4, 3e-4], rtol=1e-6)
+    restored = keras.optimizers.Adam.from_config(
+        keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(optimizer))
+        .get_config())
+    assert float(restored._learning_rate(4999)) == pytest.approx(1.5e-4)
+    constant = vf.make_optimizer(vf.get_config("tiny"))
+    assert float(constant._learning_rate(0)) == pytest.approx(1e-2)

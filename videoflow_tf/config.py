@@ -1,0 +1,234 @@
+"""Every hyper-parameter of a VideoFlow model in one frozen, validated dataclass.
+
+`get_config(name)` returns a named configuration: the paper's three tensor2tensor hparam
+sets (`bair_quant`, `bair_qual`, `shapes`, REFERENCE.md §2), a stochastic-shapes set sized
+for a CPU (`shapes_cpu`) and a very small one for tests (`tiny`). `config.replace(**changes)`
+returns a validated variant; `to_dict`/`from_dict` and `to_json`/`from_json` round-trip
+exactly, so a resolved configuration can be written next to a trained model.
+"""
+import dataclasses
+import json
+import math
+from typing import Optional
+
+COUPLINGS = ("affine", "additive")
+ACTIVATIONS = ("relu", "gatu")
+LATENT_ENCODERS = ("conv3d_net", "conv_net", "pointwise", "conv_lstm")
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoFlowConfig:
+    """Hyper-parameters of VideoFlow.
+
+    Frames are `image_size` x `image_size` RGB. The flow has `num_levels` levels of
+    `num_steps` steps each (ActNorm, invertible 1x1 conv, `coupling` coupling whose network
+    has `coupling_width` hidden channels and a `coupling_activation` middle layer).
+
+    The prior of a frame's level-l latent is a diagonal Gaussian predicted by a
+    `latent_encoder` network (`latent_encoder_width` hidden channels,
+    `latent_encoder_depth` residual blocks, or stacked ConvLSTM layers for `conv_lstm`;
+    spatial dilations 1, 2, 4 when `latent_dilations`; `latent_activation` middle layer)
+    from the same level's latents of the previous `num_cond_latents` frames and the
+    current frame's coarser levels. With `latent_skip` the predicted mean is added to the
+    previous frame's latent.
+
+    Evaluation scores `num_target_frames` frames given `num_context_frames`; training scores
+    the frames after the context in windows of `num_train_frames` frames. `temperature`
+    scales every prior standard deviation when sampling. `seed` fixes the weight
+    initialisation (None: random).
+    """
+
+    name: str = "custom"
+    dataset: str = "stochastic_shapes"
+    image_size: int = 64
+    num_levels: int = 3
+    num_steps: int = 24
+    coupling: str = "affine"
+    coupling_width: int = 512
+    coupling_activation: str = "gatu"
+    latent_encoder: str = "conv3d_net"
+    latent_encoder_width: int = 256
+    latent_encoder_depth: int = 5
+    latent_dilations: bool = True
+    latent_activation: str = "gatu"
+    latent_skip: bool = True
+    num_cond_latents: int = 3
+    num_context_frames: int = 3
+    num_target_frames: int = 10
+    num_train_frames: int = 4
+    learning_rate: float = 3e-4
+    warmup_steps: int = 10000
+    batch_size: int = 5
+    init_batch_size: int = 128
+    temperature: float = 1.0
+    seed: Optional[int] = None
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            _check_type(field, getattr(self, field.name))
+        # Floats given as ints (learning_rate=1) are stored as floats so that
+        # to_dict/from_dict and equality are exact.
+        for name in ("learning_rate", "temperature"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name, rule in _RULES:
+            if not rule(self):
+                raise ValueError(
+                    f"invalid VideoFlowConfig.{name} = {getattr(self, name)!r}: "
+                    f"expected {_RULE_TEXT[name]}")
+
+    @property
+    def image_shape(self):
+        """(height, width, channels) of one frame."""
+        return (self.image_size, self.image_size, 3)
+
+    @property
+    def latent_shapes(self):
+        """(h, w, c) of every level's latent, finest first: [z^(1), ..., z_top].
+
+        A level squeezes (h, w, c) to (h/2, w/2, 4c) and, except the last, keeps half:
+        z^(l) = (H/2^l, W/2^l, 3*2^l) for l < L and z_top = (H/2^L, W/2^L, 3*2^(L+1)).
+        """
+        shapes = []
+        size, channels = self.image_size, 3
+        for level in range(1, self.num_levels + 1):
+            size, channels = size // 2, channels * 4
+            if level < self.num_levels:
+                channels //= 2
+            shapes.append((size, size, channels))
+        return shapes
+
+    def replace(self, **changes):
+        """Returns a validated copy with `changes` applied."""
+        _check_names(changes)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        _check_names(values)
+        return cls(**values)
+
+    def to_json(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text):
+        return cls.from_dict(json.loads(text))
+
+
+def _check_names(values):
+    valid = [field.name for field in dataclasses.fields(VideoFlowConfig)]
+    unknown = sorted(set(values) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown VideoFlowConfig field(s) {unknown}; valid fields: {valid}")
+
+
+_TYPES = {int: "an int", float: "a number", bool: "a bool", str: "a str",
+          Optional[int]: "an int or None"}
+
+
+def _check_type(field, value):
+    is_int = isinstance(value, int) and not isinstance(value, bool)
+    ok = {
+        int: is_int,
+        float: is_int or isinstance(value, float),
+        bool: isinstance(value, bool),
+        str: isinstance(value, str),
+        Optional[int]: value is None or is_int,
+    }[field.type]
+    if not ok:
+        raise ValueError(f"invalid VideoFlowConfig.{field.name} = {value!r}: "
+                         f"expected {_TYPES[field.type]}")
+
+
+def _power_of_two(n):
+    return n > 0 and n & (n - 1) == 0
+
+
+_RULES = [
+    ("num_levels", lambda c: c.num_levels >= 1),
+    ("image_size", lambda c: c.image_size >= 2 ** c.num_levels
+     and c.image_size % 2 ** c.num_levels == 0),
+    ("num_steps", lambda c: c.num_steps >= 1),
+    ("coupling", lambda c: c.coupling in COUPLINGS),
+    ("coupling_width", lambda c: c.coupling_width >= 1),
+    ("coupling_activation", lambda c: c.coupling_activation in ACTIVATIONS),
+    ("latent_encoder", lambda c: c.latent_encoder in LATENT_ENCODERS),
+    ("latent_encoder_width", lambda c: c.latent_encoder_width >= 1),
+    ("latent_encoder_depth", lambda c: c.latent_encoder_depth >= 1),
+    ("latent_activation", lambda c: c.latent_activation in ACTIVATIONS),
+    ("num_cond_latents", lambda c: c.num_cond_latents >= 1),
+    ("num_context_frames", lambda c: c.num_context_frames >= 1),
+    ("num_target_frames", lambda c: c.num_target_frames >= 1),
+    ("num_train_frames", lambda c: c.num_train_frames > c.num_context_frames),
+    ("learning_rate", lambda c: math.isfinite(c.learning_rate) and c.learning_rate > 0),
+    ("warmup_steps", lambda c: c.warmup_steps >= 0),
+    ("batch_size", lambda c: c.batch_size >= 1),
+    ("init_batch_size", lambda c: c.init_batch_size >= 1),
+    ("temperature", lambda c: math.isfinite(c.temperature) and c.temperature >= 0),
+]
+_RULE_TEXT = {
+    "num_levels": "an int >= 1",
+    "image_size": "a multiple of 2**num_levels (each level halves the frame)",
+    "num_steps": "an int >= 1",
+    "coupling": f"one of {COUPLINGS}",
+    "coupling_width": "an int >= 1",
+    "coupling_activation": f"one of {ACTIVATIONS}",
+    "latent_encoder": f"one of {LATENT_ENCODERS}",
+    "latent_encoder_width": "an int >= 1",
+    "latent_encoder_depth": "an int >= 1",
+    "latent_activation": f"one of {ACTIVATIONS}",
+    "num_cond_latents": "an int >= 1",
+    "num_context_frames": "an int >= 1",
+    "num_target_frames": "an int >= 1",
+    "num_train_frames": "more than num_context_frames (a training window must score a frame)",
+    "learning_rate": "a finite number > 0",
+    "warmup_steps": "an int >= 0",
+    "batch_size": "an int >= 1",
+    "init_batch_size": "an int >= 1",
+    "temperature": "a finite number >= 0",
+}
+
+_PAPER = dict(  # next_frame_glow_bair_quant, REFERENCE.md §2
+    dataset="bair_action_free", image_size=64, num_levels=3, num_steps=24,
+    coupling="affine", coupling_width=512, coupling_activation="gatu",
+    latent_encoder="conv3d_net", latent_encoder_width=256, latent_encoder_depth=5,
+    latent_dilations=True, latent_activation="gatu", latent_skip=True, num_cond_latents=3,
+    num_context_frames=3, num_target_frames=10, num_train_frames=4,
+    learning_rate=3e-4, warmup_steps=10000, batch_size=5, init_batch_size=128,
+    temperature=1.0)
+
+_CONFIGS = {
+    "bair_quant": dict(_PAPER),
+    "bair_qual": dict(_PAPER, coupling="additive", coupling_width=392, temperature=0.5),
+    "shapes": dict(_PAPER, dataset="stochastic_shapes", coupling="additive",
+                   coupling_width=512, latent_encoder_depth=10, num_cond_latents=1,
+                   latent_skip=False, num_context_frames=1, num_target_frames=2,
+                   num_train_frames=2, learning_rate=1e-4, batch_size=10),
+    # Stochastic shapes at 32x32 with narrow networks, so that a 2-core CPU trains it
+    # to moving, direction-consistent samples within an hour.
+    "shapes_cpu": dict(_PAPER, dataset="stochastic_shapes", image_size=32, num_steps=4,
+                       coupling="additive", coupling_width=64, coupling_activation="relu",
+                       latent_encoder_width=32, latent_encoder_depth=2,
+                       latent_activation="relu", latent_skip=False, num_cond_latents=1,
+                       num_context_frames=1, num_target_frames=2, num_train_frames=2,
+                       learning_rate=1e-3, warmup_steps=200, batch_size=16,
+                       init_batch_size=64),
+    # A few thousand parameters on 8x8 frames: for tests.
+    "tiny": dict(_PAPER, dataset="stochastic_shapes", image_size=8, num_levels=2,
+                 num_steps=2, coupling_width=8, coupling_activation="relu",
+                 latent_encoder_width=8, latent_encoder_depth=1, latent_activation="relu",
+                 num_cond_latents=2, num_context_frames=2, num_target_frames=2,
+                 num_train_frames=3, learning_rate=1e-2, warmup_steps=0, batch_size=4,
+                 init_batch_size=4, seed=0),
+}
+CONFIG_NAMES = tuple(_CONFIGS)
+
+
+def get_config(name):
+    """Returns the named `VideoFlowConfig` (one of `CONFIG_NAMES`)."""
+    if name not in _CONFIGS:
+        raise ValueError(f"unknown config name {name!r}; expected one of {list(CONFIG_NAMES)}")
+    return VideoFlowConfig(name=name, **_CONFIGS[name])
