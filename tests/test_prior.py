@@ -1,0 +1,138 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import videoflow_tf as vf
+from videoflow_tf.config import LATENT_ENCODERS
+from videoflow_tf.latent_encoders import PaddedConv, fitting_dilations
+from videoflow_tf.prior import LatentPrior
+
+# 16x16 frames: level-1 latents are 8x8, wide enough for the dilation-2 branch.
+CONFIG = vf.get_config("tiny").replace(image_size=16, latent_dilations=True)
+
+
+def make_prior(**changes):
+    prior = LatentPrior(CONFIG.replace(**changes))
+    prior.build()
+    return prior
+
+
+def random_latents(config, batch, frames, seed):
+    rng = np.random.default_rng(seed)
+    latents = [tf.constant(rng.normal(size=(batch, frames) + s), tf.float32)
+               for s in config.latent_shapes]
+    conditions = [tf.constant(rng.normal(size=(batch, frames) + s), tf.float32)
+                  for s in config.latent_shapes[:-1]]
+    return latents, conditions
+
+
+def perturb(layer, seed=0):
+    """Random weights everywhere, so that no test passes because of zero-initialised outputs."""
+    rng = np.random.default_rng(seed)
+    for variable in layer.trainable_variables:
+        variable.assign(0.2 * rng.normal(size=variable.shape))
+
+
+def test_dilations_are_those_that_fit():
+    assert fitting_dilations(4, True) == [1]
+    assert fitting_dilations(8, True) == [1, 2]
+    assert fitting_dilations(9, True) == [1, 2, 4]
+    assert fitting_dilations(32, False) == [1]
+
+
+def test_3d_conv_is_causal_in_time():
+    conv = PaddedConv(3, (2, 3, 3), dilation=2)
+    x = tf.random.normal([2, 4, 8, 8, 5], seed=1)
+    conv.build(x.shape)
+    perturb(conv)
+    changed = tf.concat([x[:, :2], x[:, 2:] + 1.0], axis=1)
+    y, y_changed = conv(x), conv(changed)
+    assert y.shape == x.shape[:-1] + (3,)
+    np.testing.assert_array_equal(y[:, :2], y_changed[:, :2])
+    assert not np.allclose(y[:, 2:], y_changed[:, 2:])
+
+
+@pytest.mark.parametrize("encoder", LATENT_ENCODERS)
+@pytest.mark.parametrize("skip", [False, True])
+def test_every_prior_starts_as_standard_normal(encoder, skip):
+    prior = make_prior(latent_encoder=encoder, latent_skip=skip)
+    latents, conditions = random_latents(CONFIG, 2, 3, seed=2)
+    for level, z in enumerate(latents):
+        x1 = conditions[level][:, -1] if level < len(conditions) else None
+        history = z[:, :2]
+        conditional = prior.distribution(level, history, x1, conditional=True)
+        unconditional = prior.distribution(level, history, x1, conditional=False)
+        expected_loc = history[:, -1] if skip else tf.zeros_like(history[:, -1])
+        np.testing.assert_array_equal(conditional.mean(), expected_loc)
+        np.testing.assert_array_equal(conditional.stddev(), tf.ones_like(expected_loc))
+        np.testing.assert_array_equal(unconditional.mean(), tf.zeros_like(expected_loc))
+        np.testing.assert_array_equal(unconditional.stddev(), tf.ones_like(expected_loc))
+
+
+@pytest.mark.parametrize("first_frame", [0, 1, 2, 3])
+def test_batched_log_prob_equals_frame_by_frame(first_frame):
+    """The windowed, batched scoring agrees with scoring each frame from its own history,
+    and frames with fewer than num_cond_latents (2) predecessors use the unconditional prior."""
+    prior = make_prior(latent_skip=True)
+    perturb(prior)
+    latents, conditions = random_latents(CONFIG, 2, 5, seed=3)
+    batched = prior.log_prob(latents, conditions, first_frame)
+    assert batched.shape == (2, 5 - first_frame)
+    k = CONFIG.num_cond_latents
+    for t in range(first_frame, 5):
+        expected = 0.0
+        for level, z in enumerate(latents):
+            x1 = conditions[level][:, t] if level < len(conditions) else None
+            history = z[:, max(t - k, 0):t] if t >= k else tf.zeros_like(z[:, :k])
+            dist = prior.distribution(level, history, x1, conditional=t >= k)
+            expected += dist.log_prob(z[:, t])
+        np.testing.assert_allclose(batched[:, t - first_frame], expected, rtol=1e-5)
+
+
+def test_log_prob_is_causal():
+    prior = make_prior()
+    perturb(prior)
+    latents, conditions = random_latents(CONFIG, 2, 5, seed=4)
+    before = prior.log_prob(latents, conditions, 0)
+    changed = [tf.concat([z[:, :3], z[:, 3:] + 0.5], axis=1) for z in latents]
+    after = prior.log_prob(changed, conditions, 0)
+    np.testing.assert_array_equal(before[:, :3], after[:, :3])
+    assert np.all(np.abs(before[:, 3:] - after[:, 3:]) > 1e-3)
+
+
+def test_log_prob_with_unknown_batch_and_length_in_tf_function():
+    prior = make_prior()
+    perturb(prior)
+    latents, conditions = random_latents(CONFIG, 3, 4, seed=5)
+    signature = [[tf.TensorSpec([None, None] + list(s)) for s in CONFIG.latent_shapes],
+                 [tf.TensorSpec([None, None] + list(s)) for s in CONFIG.latent_shapes[:-1]]]
+    traced = tf.function(lambda z, c: prior.log_prob(z, c, 1), input_signature=signature)
+    np.testing.assert_allclose(traced(latents, conditions), prior.log_prob(latents, conditions, 1),
+                               rtol=1e-5)
+    short = traced([z[:, :2] for z in latents], [c[:, :2] for c in conditions])
+    assert short.shape == (3, 1)
+
+
+def test_temperature_scales_every_standard_deviation():
+    prior = make_prior()
+    perturb(prior)
+    latents, conditions = random_latents(CONFIG, 2, 3, seed=6)
+    for level, z in enumerate(latents):
+        x1 = conditions[level][:, -1] if level < len(conditions) else None
+        warm = prior.distribution(level, z[:, :2], x1, conditional=True)
+        cool = prior.distribution(level, z[:, :2], x1, conditional=True, temperature=0.5)
+        cold = prior.distribution(level, z[:, :2], x1, conditional=True, temperature=0.0)
+        np.testing.assert_allclose(cool.stddev(), 0.5 * warm.stddev(), rtol=1e-6)
+        np.testing.assert_array_equal(cool.mean(), warm.mean())
+        np.testing.assert_array_equal(cold.sample(seed=(1, 2)), warm.mean())
+
+
+def test_conditional_flag_may_be_a_tensor():
+    prior = make_prior()
+    perturb(prior)
+    latents, conditions = random_latents(CONFIG, 2, 3, seed=7)
+    z, x1 = latents[0], conditions[0][:, -1]
+    for flag in (True, False):
+        eager = prior.distribution(0, z[:, :2], x1, conditional=flag).mean()
+        traced = prior.distribution(0, z[:, :2], x1, conditional=tf.constant(flag)).mean()
+        np.testing.assert_array_equal(eager, traced)
