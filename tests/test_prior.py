@@ -4,7 +4,7 @@ import tensorflow as tf
 
 import videoflow_tf as vf
 from videoflow_tf.config import LATENT_ENCODERS
-from videoflow_tf.latent_encoders import PaddedConv, fitting_dilations
+from videoflow_tf.latent_encoders import CausalConv3D, fitting_dilations
 from videoflow_tf.prior import LatentPrior
 
 # 16x16 frames: level-1 latents are 8x8, wide enough for the dilation-2 branch.
@@ -41,7 +41,7 @@ def test_dilations_are_those_that_fit():
 
 
 def test_3d_conv_is_causal_in_time():
-    conv = PaddedConv(3, (2, 3, 3), dilation=2)
+    conv = CausalConv3D(3, (2, 3, 3), dilation=2)
     x = tf.random.normal([2, 4, 8, 8, 5], seed=1)
     conv.build(x.shape)
     perturb(conv)

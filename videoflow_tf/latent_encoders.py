@@ -29,33 +29,46 @@ def fitting_dilations(spatial_size, use_dilations):
     return [d for d in DILATIONS if d == 1 or 1 + 2 * d <= spatial_size]
 
 
-class PaddedConv(keras.layers.Layer):
-    """A 2-D or 3-D convolution that keeps the spatial size and, in 3-D, is causal in time.
+def make_conv(filters, kernel_size, dilation=1, zero_init=False):
+    """A spatially size-keeping 2-D conv, or a time-causal 3-D conv for a 3-D kernel."""
+    if len(kernel_size) == 3:
+        return CausalConv3D(filters, kernel_size, dilation, zero_init)
+    return keras.layers.Conv2D(filters, kernel_size, padding="same", dilation_rate=dilation,
+                               kernel_initializer="zeros" if zero_init else "glorot_uniform")
 
-    Time (axis 1 in 3-D) is padded only in front, by kernel_t - 1 frames, so output step t
-    sees input steps <= t; space is zero-padded by dilation * (k - 1) / 2 on both sides.
+
+class CausalConv3D(keras.layers.Layer):
+    """A [taps, k, k] convolution of [N, T, h, w, c] that is causal in time.
+
+        y_t = b + sum_{j < taps} W_j * x_{t-j}      (x_{t-j} = 0 before the first step)
+
+    where * is a 2-D conv (zero "same" padding, spatial dilation d). All W_j are applied
+    in one 2-D conv of every frame with taps * filters outputs; tap j's outputs are then
+    delayed by j steps and summed.
     """
 
     def __init__(self, filters, kernel_size, dilation=1, zero_init=False, **kwargs):
         super().__init__(**kwargs)
-        self.filters = filters
-        self.kernel_size = tuple(kernel_size)
-        self.dilation = dilation
-        self.zero_init = zero_init
-        rank = len(self.kernel_size)
-        conv = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}[rank]
-        rates = (dilation,) * 2 if rank == 2 else (1, dilation, dilation)
-        self.conv = conv(filters, self.kernel_size, dilation_rate=rates, padding="valid",
-                         kernel_initializer="zeros" if zero_init else "glorot_uniform")
-        spatial = [((k - 1) * dilation // 2,) * 2 for k in self.kernel_size[-2:]]
-        time = [(self.kernel_size[0] - 1, 0)] if rank == 3 else []
-        self.paddings = [(0, 0)] + time + spatial + [(0, 0)]
+        self.filters, self.taps = filters, kernel_size[0]
+        initializer = "zeros" if zero_init else "glorot_uniform"
+        self.conv = keras.layers.Conv2D(filters * self.taps, kernel_size[1:], padding="same",
+                                        dilation_rate=dilation, use_bias=False,
+                                        kernel_initializer=initializer)
 
     def build(self, input_shape):
-        self.conv.build(input_shape[:-3] + (None, None, input_shape[-1]))
+        self.conv.build((None,) + tuple(input_shape[2:]))
+        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
 
     def call(self, x):
-        return self.conv(tf.pad(x, self.paddings))
+        frames = x.shape[1]
+        per_tap = self.conv(tf.reshape(x, [-1] + x.shape[2:].as_list()))
+        per_tap = tf.reshape(per_tap, [-1, frames] + per_tap.shape[1:3].as_list()
+                             + [self.taps, self.filters])
+        y = per_tap[..., 0, :] + self.bias
+        for delay in range(1, min(self.taps, frames)):
+            delayed = per_tap[:, :frames - delay, ..., delay, :]
+            y += tf.pad(delayed, [[0, 0], [delay, 0], [0, 0], [0, 0], [0, 0]])
+        return y
 
 
 class ResidualBlock(keras.layers.Layer):
@@ -72,13 +85,13 @@ class ResidualBlock(keras.layers.Layer):
         self.activation = activation
         pointwise = (1,) * len(self.kernel_size)
         middle_filters = 2 * width if activation == "gatu" else width
-        self.firsts = [PaddedConv(width, self.kernel_size, d) for d in self.dilations]
-        self.middles = [PaddedConv(middle_filters, pointwise) for _ in self.dilations]
-        self.lasts = [PaddedConv(channels, self.kernel_size, d, zero_init=True)
+        self.firsts = [make_conv(width, self.kernel_size, d) for d in self.dilations]
+        self.middles = [make_conv(middle_filters, pointwise) for _ in self.dilations]
+        self.lasts = [make_conv(channels, self.kernel_size, d, zero_init=True)
                       for d in self.dilations]
 
     def build(self, input_shape):
-        hidden_shape = input_shape[:-1] + (self.width,)
+        hidden_shape = tuple(input_shape[:-1]) + (self.width,)
         for first, middle, last in zip(self.firsts, self.middles, self.lasts):
             first.build(input_shape)
             middle.build(hidden_shape)
@@ -133,7 +146,7 @@ class Conv3DNet(_LatentEncoder):
         dilations = fitting_dilations(min(self.latent_shape[:2]), self.dilations)
         self.blocks = [ResidualBlock(stream, self.width, kernel, dilations, self.activation)
                        for _ in range(self.depth)]
-        self.head = PaddedConv(2 * self.channels, (1, 1), zero_init=True)
+        self.head = make_conv(2 * self.channels, (1, 1), zero_init=True)
 
     def build(self, input_shape=None):
         shape = (None, self.num_frames) + self.latent_shape[:2] + (
@@ -159,7 +172,7 @@ class ConvNet(_LatentEncoder):
         dilations = fitting_dilations(min(self.latent_shape[:2]), self.dilations and kernel > 1)
         self.blocks = [ResidualBlock(stream, self.width, (kernel, kernel), dilations,
                                      self.activation) for _ in range(self.depth)]
-        self.head = PaddedConv(2 * self.channels, (kernel, kernel), zero_init=True)
+        self.head = make_conv(2 * self.channels, (kernel, kernel), zero_init=True)
 
     def build(self, input_shape=None):
         shape = (None,) + self.latent_shape[:2] + (
@@ -183,7 +196,7 @@ class ConvLSTMNet(_LatentEncoder):
         self.lstms = [keras.layers.ConvLSTM2D(self.width, 3, padding="same",
                                               return_sequences=i < self.depth - 1)
                       for i in range(self.depth)]
-        self.head = PaddedConv(2 * self.channels, (3, 3), zero_init=True)
+        self.head = make_conv(2 * self.channels, (3, 3), zero_init=True)
 
     def build(self, input_shape=None):
         shape = (None, self.num_frames) + self.latent_shape[:2] + (

@@ -19,7 +19,7 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from videoflow_tf.latent_encoders import PaddedConv, make_latent_encoder
+from videoflow_tf.latent_encoders import make_conv, make_latent_encoder
 
 tfd = tfp.distributions
 
@@ -43,7 +43,7 @@ class LevelPrior(keras.layers.Layer):
         self.latent_skip = config.latent_skip
         channels = self.latent_shape[-1]
         if not is_top:
-            self.context_conv = PaddedConv(2 * channels, (3, 3), zero_init=True)
+            self.context_conv = make_conv(2 * channels, (3, 3), zero_init=True)
         self.encoder = make_latent_encoder(config, latent_shape, has_context=not is_top,
                                            name="encoder")
 
