@@ -28,6 +28,6 @@ setup(
         "numpy",
         "pillow",
     ],
-    extras_require={"test": ["pytest", "pytest-xdist"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "dill"]},
     entry_points={"console_scripts": ["videoflow-tf=videoflow_tf.cli:main"]},
 )

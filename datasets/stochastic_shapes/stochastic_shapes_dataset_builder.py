@@ -1,0 +1,107 @@
+"""`stochastic_shapes`: the VideoFlow paper's "stochastic movement" videos, generated locally.
+
+10,000 videos of 5 frames, 64 x 64 RGB: one circle, square or triangle of one
+of six colours moving in a straight line from the centre in one of 8
+directions (the direction is the only thing a model cannot infer from frame 0).
+Nothing is downloaded; `rendering.py` draws every video from a fixed seed, so
+every machine builds byte-identical data. See `rendering.py` for the geometry.
+
+Configs: `gray` (default; background RGB (128, 128, 128), the mid gray of the
+paper's text) and `black` (the original tensor2tensor code's background). Both
+configs hold the same shapes and motions; only the background differs.
+"""
+import dataclasses
+
+from etils import epath
+import numpy as np
+
+from videoflow_tf import _quiet  # noqa: F401  (quiet TensorFlow import)
+import tensorflow_datasets as tfds
+
+from videoflow_tf.datasets.stochastic_shapes import rendering
+
+_SEED = 20190304  # arXiv 1903.01434
+_CHUNK = 250  # videos rendered per vectorised call
+
+
+@dataclasses.dataclass
+class ShapesConfig(tfds.core.BuilderConfig):
+    background: tuple[int, int, int] = (128, 128, 128)
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+    """Seeded numpy renderer of the stochastic-shapes videos."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    BUILDER_CONFIGS = [
+        ShapesConfig(name="gray", description="Mid-gray (128, 128, 128) background, as in the paper.",
+                     background=(128, 128, 128)),
+        ShapesConfig(name="black", description="Black background, as in the original code.",
+                     background=(0, 0, 0)),
+    ]
+    DEFAULT_BUILDER_CONFIG_NAME = "gray"
+    # Videos per split; split index i always holds the same i-th video, so
+    # tests may shrink these without changing the videos they keep.
+    SPLIT_SIZES = {"train": 9091, "test": 909}
+
+    # The package installs from `datasets/` as `videoflow_tf.datasets` (a
+    # package_dir mapping), so TFDS's guess of this module's folder from its
+    # dotted name is wrong in editable installs; give the real one.
+    pkg_dir_path = epath.Path(__file__).parent
+
+    @tfds.core.utils.classproperty
+    @classmethod
+    def code_path(cls):
+        return epath.Path(__file__)
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=__doc__,
+            features=tfds.features.FeaturesDict({
+                "video": tfds.features.Video(
+                    (rendering.NUM_FRAMES, rendering.IMAGE_SIZE, rendering.IMAGE_SIZE, 3)),
+                "shape": tfds.features.ClassLabel(names=rendering.SHAPES),
+                "color": tfds.features.ClassLabel(names=list(rendering.COLORS)),
+                "size": tfds.features.Scalar(
+                    np.float32, doc="Circle radius or half the side of the square/triangle, pixels."),
+                "velocity": tfds.features.Tensor(
+                    shape=(2,), dtype=np.float32,
+                    doc="(dx, dy) pixels per frame; x to the right, y down the image rows."),
+            }),
+            homepage="https://arxiv.org/abs/1903.01434",
+            citation=_CITATION,
+        )
+
+    def _split_generators(self, dl_manager):
+        del dl_manager  # generated locally
+        # Each split draws from its own stream, seeded by the split's position.
+        return {split: self._generate_examples(index, size)
+                for index, (split, size) in enumerate(self.SPLIT_SIZES.items())}
+
+    def _generate_examples(self, stream, num_videos):
+        rng = np.random.default_rng([_SEED, stream])
+        params = rendering.sample_parameters(rng, num_videos)
+        for start in range(0, num_videos, _CHUNK):
+            chunk = {key: value[start:start + _CHUNK] for key, value in params.items()}
+            videos = rendering.render_videos(chunk, self.builder_config.background)
+            for offset, video in enumerate(videos):
+                yield start + offset, {
+                    "video": video,
+                    "shape": chunk["shape"][offset],
+                    "color": chunk["color"][offset],
+                    "size": np.float32(chunk["size"][offset]),
+                    "velocity": chunk["velocity"][offset].astype(np.float32),
+                }
+
+
+_CITATION = """\
+@inproceedings{kumar2020videoflow,
+  title={VideoFlow: A Conditional Flow-Based Model for Stochastic Video Generation},
+  author={Kumar, Manoj and Babaeizadeh, Mohammad and Erhan, Dumitru and Finn, Chelsea
+          and Levine, Sergey and Dinh, Laurent and Kingma, Durk},
+  booktitle={International Conference on Learning Representations},
+  year={2020}
+}
+"""
