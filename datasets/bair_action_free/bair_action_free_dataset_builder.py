@@ -125,7 +125,9 @@ def _download(dl_manager):
     a download of the right size is already in TFDS's cache.
     """
     size = Builder.url_infos[URL].size
-    cached = any(path.stat().st_size == size for path in dl_manager.download_dir.glob("**/*.tar"))
+    # TFDS keeps downloads in download_dir/ or download_dir/<dataset name>/.
+    candidates = [*dl_manager.download_dir.glob("*.tar"), *dl_manager.download_dir.glob("*/*.tar")]
+    cached = any(path.stat().length == size for path in candidates)
     if not cached:
         try:
             requests.head(URL, timeout=_PROBE_TIMEOUT_S, allow_redirects=True)
