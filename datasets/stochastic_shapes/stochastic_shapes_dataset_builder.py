@@ -20,7 +20,7 @@ import tensorflow_datasets as tfds
 
 from videoflow_tf.datasets.stochastic_shapes import rendering
 
-_SEED = 20190304  # arXiv 1903.01434
+SEED = 20190304  # arXiv 1903.01434; split i draws from default_rng([SEED, i])
 _CHUNK = 250  # videos rendered per vectorised call
 
 
@@ -81,7 +81,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                 for index, (split, size) in enumerate(self.SPLIT_SIZES.items())}
 
     def _generate_examples(self, stream, num_videos):
-        rng = np.random.default_rng([_SEED, stream])
+        rng = np.random.default_rng([SEED, stream])
         params = rendering.sample_parameters(rng, num_videos)
         for start in range(0, num_videos, _CHUNK):
             chunk = {key: value[start:start + _CHUNK] for key, value in params.items()}

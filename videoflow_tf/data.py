@@ -1,0 +1,134 @@
+"""Input pipelines: batches of uint8 videos from the TFDS builders, for `model.fit` and evaluation.
+
+`make_dataset` reads `bair_action_free` or `stochastic_shapes` (optionally
+`stochastic_shapes/black`) with TFDS, preparing it first if needed, and returns
+a `tf.data.Dataset` of uint8 videos [B, T, S, S, 3]:
+
+* training (`training=True`): a random window of `config.num_train_frames`
+  consecutive frames from each video, shuffled, repeated forever, batches of
+  exactly `batch_size`;
+* evaluation: the first `config.num_context_frames + config.num_target_frames`
+  frames of every video, in the split's order, once; the last batch may be
+  smaller so that every video is scored.
+
+S is `config.image_size`. Frames of another size than the dataset's 64 are
+resized as floats (area averaging when shrinking, bilinear when enlarging),
+then rounded back to uint8.
+
+Only those four attributes of `config` are read, so any object that has them
+works. With `seed`, the file order, the windows and the shuffle are
+reproducible; without it they differ from run to run.
+
+Under a `tf.distribute` strategy, `distribute_dataset` builds one pipeline per
+input worker with the per-replica batch size, and TFDS shards the files
+between workers (a split needs at least as many files as there are workers).
+"""
+from videoflow_tf import _quiet  # noqa: F401  (quiet TensorFlow import)
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+# Importing the builder modules registers them with TFDS.
+from videoflow_tf.datasets.bair_action_free import bair_action_free_dataset_builder  # noqa: F401
+from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder  # noqa: F401
+
+DATASETS = ("bair_action_free", "stochastic_shapes")
+_SHUFFLE_BUFFER = 1024  # windows, not whole videos: 1024 x 4 BAIR frames is about 50 MB
+
+
+def make_dataset(name, split, config, batch_size, training, data_dir=None, seed=None,
+                 input_context=None):
+    """A `tf.data.Dataset` of uint8 videos [batch, frames, size, size, 3].
+
+    Args:
+      name: 'bair_action_free', 'stochastic_shapes' or 'stochastic_shapes/<config>'
+        ('gray', the default, or 'black').
+      split: a TFDS split, e.g. 'train', 'validation', 'test' or 'train[:10%]'.
+      config: reads `num_train_frames`, `num_context_frames`, `num_target_frames`
+        and `image_size`.
+      batch_size: videos per batch.
+      training: random shuffled windows forever if True, else the first frames once.
+      data_dir: TFDS data directory (None: TFDS's default).
+      seed: integer seed for file order, windows and shuffle (None: random).
+      input_context: a `tf.distribute.InputContext` to shard by (see `distribute_dataset`).
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    builder = tfds.builder(_check_name(name), data_dir=data_dir)
+    video_shape = builder.info.features["video"].shape
+    num_frames = _num_frames(name, config, training, available=video_shape[0])
+    builder.download_and_prepare()
+    if input_context is not None and seed is not None:
+        seed += input_context.input_pipeline_id  # different windows on every worker
+    dataset = builder.as_dataset(
+        split=split, shuffle_files=training,
+        read_config=tfds.ReadConfig(shuffle_seed=seed, input_context=input_context))
+    dataset = dataset.map(lambda example: example["video"], num_parallel_calls=tf.data.AUTOTUNE)
+
+    def resize(video):
+        return _resize(video, config.image_size)
+
+    if training:
+        def random_window(video, seed_pair):
+            start = tf.random.stateless_uniform(
+                [], seed=seed_pair, maxval=video_shape[0] - num_frames + 1, dtype=tf.int32)
+            return resize(tf.slice(video, [start, 0, 0, 0], (num_frames,) + video_shape[1:]))
+
+        # One stateless seed pair per video keeps the windows reproducible under
+        # parallel map; `Dataset.random` is itself seeded by `seed`.
+        seed_pairs = tf.data.Dataset.random(seed=seed).batch(2)
+        dataset = tf.data.Dataset.zip(dataset.repeat(), seed_pairs)
+        dataset = dataset.map(random_window, num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.shuffle(_SHUFFLE_BUFFER, seed=seed).batch(batch_size, drop_remainder=True)
+    else:
+        dataset = dataset.map(lambda video: resize(video[:num_frames]),
+                              num_parallel_calls=tf.data.AUTOTUNE)
+        dataset = dataset.batch(batch_size)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def distribute_dataset(strategy, name, split, config, global_batch_size, training,
+                       data_dir=None, seed=None):
+    """`make_dataset` under `strategy`: a distributed dataset of per-replica batches.
+
+    `global_batch_size` videos per step, split evenly over the replicas (it must
+    divide by their number).
+    """
+    if global_batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(f"global_batch_size {global_batch_size} does not divide over "
+                         f"{strategy.num_replicas_in_sync} replicas.")
+    tfds.builder(_check_name(name), data_dir=data_dir).download_and_prepare()  # once, up front
+
+    def dataset_fn(input_context):
+        return make_dataset(name, split, config,
+                            input_context.get_per_replica_batch_size(global_batch_size),
+                            training, data_dir=data_dir, seed=seed, input_context=input_context)
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _check_name(name):
+    if name.split("/")[0] not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: expected one of {DATASETS}, optionally "
+                         "with a builder config such as 'stochastic_shapes/black'.")
+    return name
+
+
+def _num_frames(name, config, training, available):
+    if training:
+        needed, what = config.num_train_frames, "num_train_frames"
+    else:
+        needed = config.num_context_frames + config.num_target_frames
+        what = "num_context_frames + num_target_frames"
+    if not 1 <= needed <= available:
+        raise ValueError(f"{name} videos have {available} frames, but the config's {what} "
+                         f"is {needed}: expected between 1 and {available}.")
+    return needed
+
+
+def _resize(video, size):
+    """Resizes [T, H, W, 3] uint8 frames to size x size, rounding back to uint8."""
+    if size == video.shape[1] and size == video.shape[2]:
+        return video
+    method = "area" if size < video.shape[1] else "bilinear"
+    resized = tf.image.resize(tf.cast(video, tf.float32), [size, size], method=method)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
