@@ -10,5 +10,3 @@ __version__ = "0.1.0"
 from videoflow_tf.config import VideoFlowConfig, get_config  # noqa: E402
 from videoflow_tf.optim import make_optimizer  # noqa: E402
 from videoflow_tf import data  # noqa: E402  (importing it registers the TFDS builders)
-from videoflow_tf.model import VideoFlow  # noqa: E402
-from videoflow_tf import callbacks  # noqa: E402
