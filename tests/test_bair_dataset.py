@@ -208,3 +208,9 @@ def test_too_few_train_files_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="holds 2 train and 1 test .tfrecords files; expected at "
                                          "least 3 train files"):
         build(tmp_path, manual_dir=write_folder(tmp_path / "manual", files))
+
+
+def test_registered_under_own_names_next_to_tfds_builtins():
+    assert tfds.builder_cls("bair_action_free") is bair.Builder
+    # TFDS's own BAIR dataset is still TFDS's, not replaced by ours.
+    assert tfds.builder_cls("bair_robot_pushing_small").__module__.startswith("tensorflow_datasets.")
