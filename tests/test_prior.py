@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
+
+import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import tensorflow as tf
 
-import videoflow_tf as vf
 from videoflow_tf.config import LATENT_ENCODERS
 from videoflow_tf.latent_encoders import CausalConv3D, fitting_dilations
 from videoflow_tf.prior import LatentPrior

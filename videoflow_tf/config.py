@@ -221,7 +221,7 @@ _CONFIGS = {
                  num_steps=2, coupling_width=8, coupling_activation="relu",
                  latent_encoder_width=8, latent_encoder_depth=1, latent_activation="relu",
                  num_cond_latents=2, num_context_frames=2, num_target_frames=2,
-                 num_train_frames=3, learning_rate=1e-2, warmup_steps=0, batch_size=4,
+                 num_train_frames=3, learning_rate=5e-3, warmup_steps=0, batch_size=4,
                  init_batch_size=4, seed=0),
 }
 CONFIG_NAMES = tuple(_CONFIGS)

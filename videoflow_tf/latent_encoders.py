@@ -19,6 +19,8 @@ layer of every encoder starts at zero, so every conditional prior starts as N(0,
 import keras
 import tensorflow as tf
 
+from videoflow_tf.bijectors.actnorm import ActNorm
+
 DILATIONS = (1, 2, 4)
 
 
@@ -29,11 +31,12 @@ def fitting_dilations(spatial_size, use_dilations):
     return [d for d in DILATIONS if d == 1 or 1 + 2 * d <= spatial_size]
 
 
-def make_conv(filters, kernel_size, dilation=1, zero_init=False):
+def make_conv(filters, kernel_size, dilation=1, zero_init=False, use_bias=True):
     """A spatially size-keeping 2-D conv, or a time-causal 3-D conv for a 3-D kernel."""
     if len(kernel_size) == 3:
-        return CausalConv3D(filters, kernel_size, dilation, zero_init)
+        return CausalConv3D(filters, kernel_size, dilation, zero_init, use_bias)
     return keras.layers.Conv2D(filters, kernel_size, padding="same", dilation_rate=dilation,
+                               use_bias=use_bias,
                                kernel_initializer="zeros" if zero_init else "glorot_uniform")
 
 
@@ -47,9 +50,10 @@ class CausalConv3D(keras.layers.Layer):
     delayed by j steps and summed.
     """
 
-    def __init__(self, filters, kernel_size, dilation=1, zero_init=False, **kwargs):
+    def __init__(self, filters, kernel_size, dilation=1, zero_init=False, use_bias=True,
+                 **kwargs):
         super().__init__(**kwargs)
-        self.filters, self.taps = filters, kernel_size[0]
+        self.filters, self.taps, self.use_bias = filters, kernel_size[0], use_bias
         initializer = "zeros" if zero_init else "glorot_uniform"
         self.conv = keras.layers.Conv2D(filters * self.taps, kernel_size[1:], padding="same",
                                         dilation_rate=dilation, use_bias=False,
@@ -57,14 +61,16 @@ class CausalConv3D(keras.layers.Layer):
 
     def build(self, input_shape):
         self.conv.build((None,) + tuple(input_shape[2:]))
-        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+        if self.use_bias:
+            self.bias = self.add_weight(shape=(self.filters,), initializer="zeros",
+                                        name="bias")
 
     def call(self, x):
         frames = x.shape[1]
         per_tap = self.conv(tf.reshape(x, [-1] + x.shape[2:].as_list()))
         per_tap = tf.reshape(per_tap, [-1, frames] + per_tap.shape[1:3].as_list()
                              + [self.taps, self.filters])
-        y = per_tap[..., 0, :] + self.bias
+        y = per_tap[..., 0, :] + self.bias if self.use_bias else per_tap[..., 0, :]
         for delay in range(1, min(self.taps, frames)):
             delayed = per_tap[:, :frames - delay, ..., delay, :]
             y += tf.pad(delayed, [[0, 0], [delay, 0], [0, 0], [0, 0], [0, 0]])
@@ -72,9 +78,10 @@ class CausalConv3D(keras.layers.Layer):
 
 
 class ResidualBlock(keras.layers.Layer):
-    """x + sum over dilations d of zero_conv_d(act(conv1x1(relu(conv_d(x))))).
+    """x + sum over dilations d of zero_conv_d(act(norm(conv1x1(relu(norm(conv_d(x))))))).
 
-    act is relu, or gatu: tanh(a) * sigmoid(b) of two 1x1 convs. The zero-initialised last
+    act is relu, or gatu: tanh(a) * sigmoid(b) of two 1x1 convs; norm is an ActNorm
+    (initialised from data like the flow's, as in the original). The zero-initialised last
     conv makes the block the identity at initialisation.
     """
 
@@ -84,29 +91,36 @@ class ResidualBlock(keras.layers.Layer):
         self.kernel_size, self.dilations = tuple(kernel_size), list(dilations)
         self.activation = activation
         pointwise = (1,) * len(self.kernel_size)
-        middle_filters = 2 * width if activation == "gatu" else width
-        self.firsts = [make_conv(width, self.kernel_size, d) for d in self.dilations]
-        self.middles = [make_conv(middle_filters, pointwise) for _ in self.dilations]
+        self.middle_filters = 2 * width if activation == "gatu" else width
+        self.firsts = [make_conv(width, self.kernel_size, d, use_bias=False)
+                       for d in self.dilations]
+        self.first_norms = [ActNorm() for _ in self.dilations]
+        self.middles = [make_conv(self.middle_filters, pointwise, use_bias=False)
+                        for _ in self.dilations]
+        self.middle_norms = [ActNorm() for _ in self.dilations]
         self.lasts = [make_conv(channels, self.kernel_size, d, zero_init=True)
                       for d in self.dilations]
 
     def build(self, input_shape):
         hidden_shape = tuple(input_shape[:-1]) + (self.width,)
-        for first, middle, last in zip(self.firsts, self.middles, self.lasts):
-            first.build(input_shape)
-            middle.build(hidden_shape)
-            last.build(hidden_shape)
+        for i in range(len(self.dilations)):
+            self.firsts[i].build(input_shape)
+            self.first_norms[i].build(hidden_shape)
+            self.middles[i].build(hidden_shape)
+            self.middle_norms[i].build(hidden_shape[:-1] + (self.middle_filters,))
+            self.lasts[i].build(hidden_shape)
 
     def call(self, x):
         out = x
-        for first, middle, last in zip(self.firsts, self.middles, self.lasts):
-            h = middle(tf.nn.relu(first(x)))
+        for i in range(len(self.dilations)):
+            h = tf.nn.relu(self.first_norms[i](self.firsts[i](x)))
+            h = self.middle_norms[i](self.middles[i](h))
             if self.activation == "gatu":
                 a, b = tf.split(h, 2, axis=-1)
                 h = tf.tanh(a) * tf.sigmoid(b)
             else:
                 h = tf.nn.relu(h)
-            out = out + last(h)
+            out = out + self.lasts[i](h)
         return out
 
 

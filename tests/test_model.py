@@ -1,0 +1,258 @@
+import math
+
+import numpy as np
+import pytest
+
+import videoflow_tf as vf  # before TensorFlow: imports it quietly
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from videoflow_tf.callbacks import StopOnNonFiniteLoss
+from videoflow_tf.config import LATENT_ENCODERS
+
+TINY = vf.get_config("tiny")  # 8x8 frames, 2 levels, context 2, num_cond_latents 2, skip
+PIXELS = 8 * 8 * 3
+
+
+def moving_squares(num_videos=4, frames=4, seed=0):
+    """Videos of a bright 3x3 square moving one pixel per frame on a dark background."""
+    rng = np.random.default_rng(seed)
+    videos = np.full((num_videos, frames, 8, 8, 3), 20, np.uint8)
+    for v in range(num_videos):
+        y, x = rng.integers(0, 3, size=2)
+        colour = rng.integers(120, 256, size=3)
+        for t in range(frames):
+            videos[v, t, y + t:y + t + 3, x + t:x + t + 3] = colour
+    return videos
+
+
+def noise_videos(num_videos=3, frames=4, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (num_videos, frames, 8, 8, 3), np.uint8)
+
+
+@pytest.fixture(scope="module")
+def model():
+    """An initialised tiny model with random (non-zero) prior outputs, shared read-only."""
+    model = vf.VideoFlow(TINY)
+    model.initialize(moving_squares())
+    rng = np.random.default_rng(1)
+    for variable in model.prior.trainable_variables:
+        variable.assign(variable + 0.05 * rng.normal(size=variable.shape))
+    return model
+
+
+def test_bits_per_pixel_is_log_prob_in_bits_and_averages_per_frame(model):
+    video = noise_videos(frames=5)
+    log_prob = model.log_prob(video, seed=3)
+    bpp = model.bits_per_pixel(video, seed=3)
+    per_frame = model.bits_per_pixel(video, seed=3, per_frame=True)
+    assert log_prob.shape == (3,) and per_frame.shape == (3, 3)
+    np.testing.assert_allclose(bpp, -log_prob / (math.log(2) * PIXELS * 3), rtol=1e-6)
+    np.testing.assert_allclose(tf.reduce_mean(per_frame, axis=1), bpp, rtol=1e-6)
+    assert model(video).shape == (3,)
+
+
+def test_seed_fixes_the_dequantisation_noise(model):
+    video = noise_videos()
+    np.testing.assert_array_equal(model.log_prob(video, seed=4), model.log_prob(video, seed=4))
+    assert not np.allclose(model.log_prob(video, seed=4), model.log_prob(video, seed=5))
+
+
+def test_scores_are_causal(model):
+    video = noise_videos(frames=5)
+    changed = video.copy()
+    changed[:, 3] = 255 - changed[:, 3]
+    before = model.bits_per_pixel(video, seed=6, per_frame=True)
+    after = model.bits_per_pixel(changed, seed=6, per_frame=True)
+    np.testing.assert_array_equal(before[:, :1], after[:, :1])  # frame 2
+    assert np.all(np.abs(before[:, 1:] - after[:, 1:]) > 1e-3)  # frames 3 (changed) and 4
+
+
+@pytest.mark.parametrize("changes", [dict(), dict(latent_skip=False, num_cond_latents=3)])
+def test_at_initialisation_every_prior_is_standard_normal(changes):
+    """log p = sum_t [log N(z_t; mu_t, 1) + log|det|] - H*W*C*ln 256 with mu_t = z_{t-1}
+    under latent_skip, else 0 (frame 2 of the second case lacks 3 predecessors and uses the
+    unconditional prior, also N(0, 1) at initialisation)."""
+    config = TINY.replace(**changes)
+    model = vf.VideoFlow(config)
+    model.initialize(moving_squares())
+    video = noise_videos(frames=4)
+    noise = tf.random.stateless_uniform(video.shape, [7, 0], 0.0, 1.0 / 256.0)
+    x = tf.cast(video, tf.float32) / 255.0 - 0.5 + noise
+    latents, _, log_det = model.flow.encode(tf.reshape(x, [-1, 8, 8, 3]))
+    expected = tf.reshape(log_det, [3, 4])[:, 2:] - PIXELS * math.log(256.0)
+    for z in latents:
+        z = tf.reshape(z, [3, 4] + z.shape[1:].as_list())
+        mean = z[:, 1:3] if config.latent_skip else tf.zeros_like(z[:, 2:])
+        standard = tfp.distributions.Normal(mean, 1.0)
+        expected += tf.reduce_sum(standard.log_prob(z[:, 2:]), axis=[2, 3, 4])
+    np.testing.assert_allclose(model.log_prob(video, seed=7), tf.reduce_sum(expected, axis=1),
+                               rtol=1e-5)
+
+
+def test_decode_inverts_encode(model):
+    video = noise_videos()
+    latents = model.encode(video)
+    assert [tuple(z.shape) for z in latents] == [(3, 4, 4, 4, 6), (3, 4, 2, 2, 24)]
+    decoded = model.decode(latents)
+    assert decoded.dtype == tf.uint8
+    np.testing.assert_array_equal(decoded, video)
+    for again, z in zip(model.encode(decoded), latents):
+        np.testing.assert_allclose(again, z, atol=1e-5)
+
+
+def test_sampling_is_seeded_and_temperature_zero_is_deterministic(model):
+    context = noise_videos(frames=2)
+    first = model.sample(context, 3, seed=11)
+    assert first.shape == (3, 3, 8, 8, 3) and first.dtype == tf.uint8
+    np.testing.assert_array_equal(first, model.sample(context, 3, seed=11))
+    assert not np.array_equal(first, model.sample(context, 3, seed=12))
+    np.testing.assert_array_equal(model.sample(context, 3, temperature=0.0, seed=1),
+                                  model.sample(context, 3, temperature=0.0, seed=2))
+    # A longer context: only the last num_cond_latents frames condition the future.
+    longer = np.concatenate([noise_videos(frames=1, seed=9), context], axis=1)
+    np.testing.assert_array_equal(model.sample(longer, 3, seed=11), first)
+
+
+def test_sampling_from_a_short_context_uses_unconditional_priors():
+    config = TINY.replace(num_cond_latents=3)
+    model = vf.VideoFlow(config)
+    model.initialize(moving_squares())
+    samples = model.sample(noise_videos(frames=2), 4, seed=3)
+    assert samples.shape == (3, 4, 8, 8, 3)
+
+
+def test_methods_in_tf_function_with_unknown_batch_and_length(model):
+    video_spec = tf.TensorSpec([None, None, 8, 8, 3], tf.uint8)
+    log_prob = tf.function(lambda v: model.log_prob(v, seed=2), input_signature=[video_spec])
+    sample = tf.function(lambda c: model.sample(c, 4, seed=5), input_signature=[video_spec])
+    for batch, frames in [(1, 3), (3, 5)]:
+        video = noise_videos(batch, frames)
+        np.testing.assert_allclose(log_prob(video), model.log_prob(video, seed=2), rtol=1e-5)
+        np.testing.assert_array_equal(sample(video), model.sample(video, 4, seed=5))
+
+
+def test_sample_memory_is_flat_in_the_number_of_frames(model):
+    """A 100-frame rollout traces one loop body; its graph does not grow with num_frames."""
+    sample = tf.function(lambda c, n: model.sample(c, n, seed=1))
+    context = noise_videos(1, 2)
+    short = sample.get_concrete_function(context, tf.constant(2))
+    assert sample(context, tf.constant(100)).shape == (1, 100, 8, 8, 3)
+    assert len(sample.get_concrete_function(context, tf.constant(100)).graph.get_operations()) \
+        == len(short.graph.get_operations())
+
+
+def test_interpolation_runs_from_one_video_to_the_other(model):
+    a, b = noise_videos(2, 2, seed=1), noise_videos(2, 2, seed=2)
+    frames = model.interpolate(a, b, 4)
+    assert frames.shape == (2, 4, 2, 8, 8, 3)
+    np.testing.assert_array_equal(frames[:, 0], a)
+    np.testing.assert_array_equal(frames[:, -1], b)
+    assert not np.array_equal(frames[:, 1], a) and not np.array_equal(frames[:, 1], b)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m: m.log_prob(noise_videos().astype(np.float32)), "uint8"),
+    (lambda m: m.log_prob(noise_videos()[0]), "shape"),
+    (lambda m: m.log_prob(np.zeros((2, 4, 16, 16, 3), np.uint8)), r"8, 8, 3\]"),
+    (lambda m: m.log_prob(np.zeros((2, 4, 8, 8, 1), np.uint8)), r"8, 8, 3\]"),
+    (lambda m: m.log_prob(noise_videos(frames=2)), "frames >= 3"),
+    (lambda m: m.sample(noise_videos(frames=1), 2), "frames >= 2"),
+    (lambda m: m.sample(noise_videos(frames=2), 2, temperature=-1.0), "temperature"),
+    (lambda m: m.sample(noise_videos(frames=2), 0), "num_frames"),
+    (lambda m: m.decode([tf.zeros([1, 1, 4, 4, 6])]), "2 float32 tensors"),
+    (lambda m: m.interpolate(noise_videos(2), noise_videos(3), 3), "same batch size"),
+    (lambda m: m.interpolate(noise_videos(2), noise_videos(2), 1), "num_steps"),
+    (lambda m: vf.VideoFlow("tiny"), "VideoFlowConfig"),
+])
+def test_bad_inputs_raise_value_errors_saying_what_was_expected(model, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(model)
+
+
+def test_fit_initialises_itself_and_drives_bits_per_pixel_down():
+    keras.utils.set_random_seed(0)
+    model = vf.VideoFlow(TINY)
+    videos = moving_squares(num_videos=4, frames=3)
+    assert int(model.is_initialized.numpy()) == 0
+    history = model.fit(videos, batch_size=4, epochs=50, verbose=0)
+    assert int(model.is_initialized.numpy()) == 1
+    bpp = history.history["bpp"]
+    assert np.isfinite(bpp).all() and history.history["loss"] == bpp
+    assert np.mean(bpp[-5:]) < bpp[0] - 2.0, bpp  # from about 7.8 bits per pixel
+    evaluated = model.evaluate(np.concatenate([videos, videos[:, :1]], axis=1), verbose=0,
+                               return_dict=True)["bpp"]
+    seeded = [float(tf.reduce_mean(model.bits_per_pixel(
+        np.concatenate([videos, videos[:, :1]], axis=1), seed=s))) for s in range(5)]
+    # evaluate scores the 2 target frames after the 2 context frames with random noise.
+    assert abs(evaluated - np.mean(seeded)) < 5 * np.std(seeded) + 1e-4
+
+
+def test_fit_from_a_dataset_cuts_random_training_windows():
+    model = vf.VideoFlow(TINY.replace(init_batch_size=3))
+    dataset = tf.data.Dataset.from_tensor_slices(moving_squares(6, frames=5)).batch(2)
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert int(model.is_initialized.numpy()) == 1
+    assert np.isfinite(history.history["bpp"]).all()
+    assert int(model.optimizer.iterations.numpy()) == 3
+
+
+@pytest.mark.parametrize("encoder", LATENT_ENCODERS)
+def test_every_encoder_builds_and_trains_a_step(encoder):
+    model = vf.VideoFlow(TINY.replace(latent_encoder=encoder))
+    head = model.prior.levels[0].encoder.head
+    model.fit(moving_squares(frames=3), batch_size=4, epochs=1, verbose=0)
+    assert np.abs(head.kernel.numpy()).max() > 0  # the zero-initialised output moved
+
+
+def test_keras_file_and_checkpoint_round_trips(model, tmp_path):
+    trained = vf.VideoFlow(TINY)
+    trained.fit(moving_squares(frames=3), batch_size=4, epochs=2, verbose=0)
+    video = noise_videos()
+    path = str(tmp_path / "m.keras")
+    trained.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, vf.VideoFlow) and loaded.config == TINY
+    np.testing.assert_array_equal(loaded.log_prob(video, seed=1), trained.log_prob(video, seed=1))
+    np.testing.assert_array_equal(loaded.sample(video, 2, seed=1), trained.sample(video, 2, seed=1))
+    assert int(loaded.is_initialized.numpy()) == 1
+    assert int(loaded.optimizer.iterations.numpy()) == 2
+    restored = vf.VideoFlow.from_config(trained.get_config())
+    restored.compile(optimizer=vf.make_optimizer(TINY))
+    restored.optimizer.build(restored.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=trained).save(str(tmp_path / "ckpt"))
+    tf.train.Checkpoint(model=restored).restore(checkpoint).assert_consumed()
+    assert int(restored.optimizer.iterations.numpy()) == 2
+    np.testing.assert_array_equal(restored.log_prob(video, seed=1),
+                                  trained.log_prob(video, seed=1))
+
+
+class PoisonedVideoFlow(vf.VideoFlow):
+    """Its loss turns NaN once `poison` is set to NaN."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(config, **kwargs)
+        self.poison = tf.Variable(1.0, trainable=False)
+
+    def _bits_per_pixel(self, video, first, seed):
+        return super()._bits_per_pixel(video, first, seed) * self.poison
+
+
+def test_a_non_finite_loss_stops_training_without_applying_the_bad_update():
+    model = PoisonedVideoFlow(TINY)
+    snapshots = {}
+
+    class PoisonAtThirdStep(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 2:
+                snapshots["good"] = [w.copy() for w in model.get_weights()]
+                model.poison.assign(float("nan"))
+
+    stop = StopOnNonFiniteLoss()
+    data = tf.data.Dataset.from_tensor_slices(moving_squares(4, frames=3)).batch(1).repeat()
+    model.fit(data, steps_per_epoch=10, epochs=2, verbose=0, callbacks=[PoisonAtThirdStep(), stop])
+    assert stop.bad_step == 3
+    assert int(model.optimizer.iterations.numpy()) == 2
+    for after, good in zip(model.get_weights(), snapshots["good"]):
+        np.testing.assert_array_equal(after, good)

@@ -1,0 +1,34 @@
+"""Keras callbacks for training VideoFlow."""
+import math
+
+import keras
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops `fit` at the first step whose loss is NaN or infinite and reports the step.
+
+    `VideoFlow.train_step` never applies an update whose loss or gradients are not finite,
+    so after the stop the weights (and any checkpoint written from them) are those of the
+    last good step. `bad_step` holds the 1-based global step that failed (None if none);
+    steps are counted from the optimiser's update count when `fit` starts, one per batch
+    (use steps_per_execution=1).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.bad_step = None
+        self._step = 0
+
+    def on_train_begin(self, logs=None):
+        self.bad_step = None
+        self._step = int(self.model.optimizer.iterations.numpy())
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.bad_step = self._step
+            self.model.stop_training = True
+            print(f"StopOnNonFiniteLoss: loss {float(loss)} at step {self._step}; training "
+                  f"stopped with the weights of step {self._step - 1} (the bad update was "
+                  "not applied).")

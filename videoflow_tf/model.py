@@ -1,0 +1,372 @@
+"""VideoFlow as a Keras model: a per-frame multi-scale Glow and a conditional latent prior.
+
+    log p(x_t | x_<t) = log p(z_t | z_<t) + log|det dz_t/dx_t| - H*W*C*ln(256)
+
+for the dequantised frame x_t = u8/255 - 0.5 + U(0, 1/256) and its latents z_t = flow(x_t).
+Bits per pixel of a clip = -(sum over scored frames) / (ln 2 * H*W*C * #scored frames), the
+original's convention (REFERENCE.md §1), so numbers compare with the paper's.
+
+Videos are uint8 [batch, frames, H, W, 3]. A clip's first `num_context_frames` frames are
+context; every later frame is scored given all frames before it.
+"""
+import math
+
+import keras
+import tensorflow as tf
+
+from videoflow_tf.bijectors.actnorm import data_dependent_init
+from videoflow_tf.config import VideoFlowConfig
+from videoflow_tf.flow import MultiScaleGlow
+from videoflow_tf.optim import make_optimizer
+from videoflow_tf.prior import LatentPrior
+
+
+@keras.saving.register_keras_serializable(package="videoflow_tf")
+class VideoFlow(keras.Model):
+    """VideoFlow (Kumar et al., ICLR 2020) for `config` (a `VideoFlowConfig` or its dict).
+
+    All weights exist after construction. `fit` trains on uint8 video batches (see
+    `train_step`), initialising every ActNorm from the data first; `evaluate` reports the
+    bits per pixel of the target frames given the context. `model(videos)` returns the bits
+    per pixel of each video ([B]). `fit` on an uncompiled model compiles it with
+    `make_optimizer(config)`.
+    """
+
+    def __init__(self, config, **kwargs):
+        if isinstance(config, dict):
+            config = VideoFlowConfig.from_dict(config)
+        if not isinstance(config, VideoFlowConfig):
+            raise ValueError(f"config must be a VideoFlowConfig or its dict; got {config!r}")
+        super().__init__(**kwargs)
+        self.config = config
+        self.flow = MultiScaleGlow(
+            image_shape=config.image_shape, num_levels=config.num_levels,
+            num_steps=config.num_steps, coupling=config.coupling, width=config.coupling_width,
+            activation=config.coupling_activation, seed=config.seed, name="flow")
+        if not self.flow.built:
+            self.flow.build((None,) + config.image_shape)
+        self.prior = LatentPrior(config, name="prior")
+        self.prior.build()
+        self.is_initialized = self.add_weight(shape=(), dtype="int32", initializer="zeros",
+                                              trainable=False, name="is_initialized")
+        self._bpp = keras.metrics.Mean(name="bpp")
+        self.built = True
+
+    # ----------------------------------------------------------------- Keras plumbing
+
+    def get_config(self):
+        return {"name": self.name, "config": self.config.to_dict()}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(config["config"], name=config.get("name"))
+
+    @property
+    def metrics(self):
+        return [self._bpp]
+
+    def call(self, videos):
+        return self.bits_per_pixel(videos)
+
+    def fit(self, x=None, y=None, **kwargs):
+        """keras.Model.fit; compiles with `make_optimizer(config)` if not compiled, and
+        first initialises every ActNorm from `init_batch_size` videos of `x` (a batched
+        tf.data.Dataset or an array) unless already initialised."""
+        if not self.compiled:
+            self.compile(optimizer=make_optimizer(self.config))
+        if not int(self.is_initialized.numpy()):
+            self.initialize(self._initialization_videos(x))
+        if not self.optimizer.built:
+            # Built outside train_step: its update runs inside a tf.cond (see train_step).
+            self.optimizer.build(self.trainable_variables)
+        return super().fit(x, y, **kwargs)
+
+    def _initialization_videos(self, x):
+        size, frames = self.config.init_batch_size, self.config.num_train_frames
+        if isinstance(x, tf.data.Dataset):
+            videos = x.map(lambda *element: _videos_of(element))
+            x = next(iter(videos.unbatch().take(size).batch(size)))
+        elif isinstance(x, (tuple, list)):
+            x = x[0]
+        elif not hasattr(x, "shape"):
+            raise ValueError(f"fit cannot take the initialisation videos from a {type(x)}; "
+                             "call model.initialize(videos) before fit")
+        return x[:size, :frames]
+
+    def initialize(self, videos):
+        """Data-dependent initialisation (eager) from uint8 `videos` [N, T, H, W, 3]: every
+        ActNorm of the flow, then of the prior (on the latents of these frames), gets mean
+        0 and std 1 per channel on this batch. Already initialised layers are kept."""
+        videos = self._check_videos(videos, "videos", 1)
+        x = self._to_flow_input(videos, seed=None, dequantize=True)
+        self.flow.initialize(_merge(x))
+        with data_dependent_init():
+            latents, conditions, _ = self._encode_frames(x)
+            self.prior.log_prob(latents, conditions, first_frame=0)
+        self.is_initialized.assign(1)
+
+    # ----------------------------------------------------------------- training
+
+    def train_step(self, data):
+        """One update on uint8 videos [B, T, H, W, 3] (or a tuple starting with them).
+
+        If T > num_train_frames, each video is cut to its own random window of
+        num_train_frames frames (the data pipeline normally does this already). The loss is
+        the bits per pixel of the window's frames after the first num_context_frames. An
+        update whose loss or gradients are not finite is skipped, so the weights stay those
+        of the last good step (StopOnNonFiniteLoss then stops training).
+        """
+        videos = self._random_windows(self._check_videos(
+            _videos_of(data), "videos", self.config.num_train_frames))
+        with tf.GradientTape() as tape:
+            bpp = self._bits_per_pixel(videos, self.config.num_context_frames, seed=None)
+            loss = tf.reduce_mean(bpp)
+        pairs = [(grad, var) for grad, var in
+                 zip(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+                 if grad is not None]
+        finite = tf.reduce_all([tf.math.is_finite(loss)] + [
+            tf.reduce_all(tf.math.is_finite(grad)) for grad, _ in pairs])
+
+        def update():
+            self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+            return tf.constant(True)
+
+        tf.cond(finite, update, lambda: tf.constant(False))
+        self._bpp.update_state(tf.reduce_mean(bpp, axis=-1))
+        return {"loss": self._bpp.result(), "bpp": self._bpp.result()}
+
+    def test_step(self, data):
+        """Bits per pixel of the num_target_frames frames after the num_context_frames
+        context frames (later frames of longer videos are ignored)."""
+        scored = self.config.num_context_frames + self.config.num_target_frames
+        videos = self._check_videos(_videos_of(data), "videos", scored)[:, :scored]
+        bpp = self._bits_per_pixel(videos, self.config.num_context_frames, seed=None)
+        self._bpp.update_state(tf.reduce_mean(bpp, axis=-1))
+        return {"loss": self._bpp.result(), "bpp": self._bpp.result()}
+
+    def _random_windows(self, videos):
+        frames = self.config.num_train_frames
+        if videos.shape[1] == frames:
+            return videos
+        starts = tf.random.uniform([tf.shape(videos)[0]], 0, tf.shape(videos)[1] - frames + 1,
+                                   dtype=tf.int32)
+        return tf.gather(videos, starts[:, None] + tf.range(frames), batch_dims=1)
+
+    # ----------------------------------------------------------------- likelihood
+
+    def log_prob(self, video, seed=None):
+        """log p(frames after the first num_context_frames | the frames before each) in
+        nats, [B], for uint8 `video` [B, T, H, W, 3] of any length T > num_context_frames.
+        `seed` (int or int32 [2]) fixes the dequantisation noise."""
+        first = self.config.num_context_frames
+        video = self._check_videos(video, "video", first + 1)
+        return tf.reduce_sum(self._frame_log_likelihoods(video, first, seed), axis=-1)
+
+    def bits_per_pixel(self, video, seed=None, per_frame=False):
+        """-log_prob / (ln 2 * H*W*C * scored frames): [B], or [B, T - num_context_frames]
+        per scored frame with `per_frame` (these average to the total)."""
+        first = self.config.num_context_frames
+        video = self._check_videos(video, "video", first + 1)
+        bpp = self._bits_per_pixel(video, first, seed)
+        return bpp if per_frame else tf.reduce_mean(bpp, axis=-1)
+
+    def _bits_per_pixel(self, video, first, seed):
+        return -self._frame_log_likelihoods(video, first, seed) / (
+            math.log(2.0) * math.prod(self.config.image_shape))
+
+    def _frame_log_likelihoods(self, video, first, seed):
+        """[B, T - first] log p(x_t | x_<t) of the discrete frames t >= first (nats)."""
+        x = self._to_flow_input(video, seed, dequantize=True)
+        latents, conditions, log_det = self._encode_frames(x)
+        prior = self.prior.log_prob(latents, conditions, first)
+        discretisation = math.prod(self.config.image_shape) * math.log(256.0)
+        return prior + log_det[:, first:] - discretisation
+
+    def _encode_frames(self, x):
+        """All frames of x [B, T, H, W, C] through the flow in one call."""
+        batch, frames = tf.shape(x)[0], tf.shape(x)[1]
+        latents, conditions, log_det = self.flow.encode(_merge(x))
+        return ([_split(z, batch, frames) for z in latents],
+                [_split(c, batch, frames) for c in conditions],
+                tf.reshape(log_det, [batch, frames]))
+
+    # ----------------------------------------------------------------- latents
+
+    def encode(self, video):
+        """Latents of every frame: per level, finest first, [B, T, h, w, c]. The pixels are
+        u8/255 - 0.5 without dequantisation noise, so `decode` returns `video` exactly."""
+        video = self._check_videos(video, "video", 1)
+        latents, _, _ = self._encode_frames(self._to_flow_input(video, None, dequantize=False))
+        return latents
+
+    def decode(self, latents):
+        """uint8 frames [B, T, H, W, 3] from per-level latents [B, T, h, w, c]."""
+        latents = self._check_latents(latents)
+        batch, frames = tf.shape(latents[0])[0], tf.shape(latents[0])[1]
+        x = self.flow.decode([_merge(z) for z in latents])
+        return _split(_to_uint8(x), batch, frames)
+
+    def interpolate(self, video_a, video_b, num_steps):
+        """Frames decoded from (1 - w) z_a + w z_b for num_steps weights w from 0 to 1, at
+        every level: uint8 [B, num_steps, T, H, W, 3] (step 0 is video_a, the last video_b)."""
+        if not isinstance(num_steps, int) or num_steps < 2:
+            raise ValueError(f"num_steps must be an int >= 2; got {num_steps!r}")
+        video_a = self._check_videos(video_a, "video_a", 1)
+        video_b = self._check_videos(video_b, "video_b", 1)
+        if video_a.shape[:2] != video_b.shape[:2]:
+            raise ValueError("video_a and video_b must have the same batch size and number of "
+                             f"frames; got shapes {video_a.shape} and {video_b.shape}")
+        latents_a, latents_b = self.encode(video_a), self.encode(video_b)
+        weights = tf.reshape(tf.linspace(0.0, 1.0, num_steps), [1, num_steps, 1, 1, 1, 1])
+        mixed = [(1.0 - weights) * a[:, None] + weights * b[:, None]
+                 for a, b in zip(latents_a, latents_b)]
+        batch, frames = tf.shape(latents_a[0])[0], tf.shape(latents_a[0])[1]
+        frames_out = self.decode([tf.reshape(z, [batch, -1] + z.shape[3:].as_list())
+                                  for z in mixed])
+        return tf.reshape(frames_out, [batch, num_steps, frames] + list(self.config.image_shape))
+
+    # ----------------------------------------------------------------- sampling
+
+    def sample(self, context, num_frames, temperature=None, seed=None):
+        """num_frames new frames after uint8 `context` [B, Tc, H, W, 3] (Tc >=
+        num_context_frames): uint8 [B, num_frames, H, W, 3].
+
+        Each frame: z_top from its prior, then the flow runs in reverse level by level, each
+        level's latent drawn from its prior given the level's past latents and the coarser
+        levels; the new latents join the history. Every prior's sigma is scaled by
+        `temperature` (None: config.temperature; 0: the means). A tf.while_loop carries a
+        fixed-size history of num_cond_latents frames, so memory does not grow with
+        num_frames. Random draws are stateless: the same `seed` (int or int32 [2]) gives the
+        same frames, eager or traced.
+        """
+        config = self.config
+        context = self._check_videos(context, "context", config.num_context_frames)
+        temperature = config.temperature if temperature is None else temperature
+        static_temperature = tf.get_static_value(temperature)
+        if static_temperature is not None and not static_temperature >= 0:
+            raise ValueError(f"temperature must be >= 0; got {static_temperature}")
+        static_frames = tf.get_static_value(num_frames)
+        if static_frames is not None and not static_frames >= 1:
+            raise ValueError(f"num_frames must be >= 1; got {static_frames}")
+        seed = _seed_tensor(seed)
+        temperature = tf.cast(temperature, tf.float32)
+        num_cond = config.num_cond_latents
+
+        latents, _, _ = self._encode_frames(self._to_flow_input(context, None, False))
+        histories = [_last_frames(z, num_cond) for z in latents]
+        known = tf.minimum(tf.shape(context)[1], num_cond)
+        top = config.num_levels - 1
+
+        def body(step, known, histories, frames):
+            frame_seed = tf.random.experimental.stateless_fold_in(seed, step)
+            # The prior is conditional once K latents of history exist; a Python bool
+            # when the context alone guarantees it.
+            conditional = True if _static_at_least(context, num_cond) else known >= num_cond
+
+            def draw(level, x1):
+                distribution = self.prior.distribution(level, histories[level], x1,
+                                                       conditional, temperature)
+                level_seed = tf.random.experimental.stateless_fold_in(frame_seed, level)
+                return distribution.sample(seed=level_seed)
+
+            x, new_latents = self.flow.decode_sampling(draw(top, None), draw)
+            histories = [tf.concat([h[:, 1:], z[:, None]], axis=1)
+                         for h, z in zip(histories, new_latents)]
+            return (step + 1, tf.minimum(known + 1, num_cond), histories,
+                    frames.write(step, x))
+
+        frames = tf.TensorArray(tf.float32, size=num_frames, element_shape=tf.TensorShape(
+            [None] + list(config.image_shape)))
+        _, _, _, frames = tf.while_loop(
+            lambda step, *_: step < num_frames, body,
+            (tf.constant(0), known, histories, frames))
+        # Transposed before the uint8 cast: TensorFlow's oneDNN transpose logs an error
+        # line for uint8 on CPUs without AVX-512.
+        out = _to_uint8(tf.transpose(frames.stack(), [1, 0, 2, 3, 4]))
+        return tf.ensure_shape(out, [None, static_frames] + list(config.image_shape))
+
+    # ----------------------------------------------------------------- inputs
+
+    def _to_flow_input(self, video, seed, dequantize):
+        x = tf.cast(video, tf.float32) / 255.0 - 0.5
+        if not dequantize:
+            return x
+        shape = tf.shape(x)
+        if seed is None:
+            noise = tf.random.uniform(shape, 0.0, 1.0 / 256.0)
+        else:
+            noise = tf.random.stateless_uniform(shape, _seed_tensor(seed), 0.0, 1.0 / 256.0)
+        return x + noise
+
+    def _check_videos(self, video, name, min_frames):
+        height, width, channels = self.config.image_shape
+        expected = f"uint8 [batch, frames >= {min_frames}, {height}, {width}, {channels}]"
+        video = tf.convert_to_tensor(video)
+        if video.dtype != tf.uint8:
+            raise ValueError(f"{name} must be {expected} pixels; got dtype {video.dtype.name}")
+        shape = video.shape
+        if (shape.rank != 5 or any(d is not None and d != e for d, e in
+                                   zip(shape[2:], self.config.image_shape))
+                or (shape[1] is not None and shape[1] < min_frames)):
+            raise ValueError(f"{name} must be {expected}; got shape {shape}")
+        if shape[1] is None:
+            tf.debugging.assert_greater_equal(tf.shape(video)[1], min_frames,
+                                              message=f"{name} must be {expected}")
+        return video
+
+    def _check_latents(self, latents):
+        shapes = self.config.latent_shapes
+        latents = [tf.convert_to_tensor(z) for z in latents]
+        ok = len(latents) == len(shapes) and all(
+            z.dtype == tf.float32 and z.shape.rank == 5
+            and all(d is None or d == e for d, e in zip(z.shape[2:], s))
+            for z, s in zip(latents, shapes))
+        if not ok:
+            raise ValueError(f"latents must be {len(shapes)} float32 tensors [batch, frames, "
+                             f"h, w, c] with (h, w, c) = {shapes}; got "
+                             f"{[(z.dtype.name, tuple(z.shape)) for z in latents]}")
+        return latents
+
+
+def _videos_of(data):
+    """The videos of a dataset element: the element itself or its first item."""
+    while isinstance(data, (tuple, list)):
+        data = data[0]
+    return data
+
+
+def _merge(x):
+    """[B, T, ...] -> [B * T, ...], keeping the static trailing shape."""
+    return tf.reshape(x, [-1] + x.shape[2:].as_list())
+
+
+def _split(x, batch, frames):
+    """[B * T, ...] -> [B, T, ...]."""
+    return tf.reshape(x, tf.concat([[batch, frames], tf.shape(x)[1:]], axis=0))
+
+
+def _to_uint8(x):
+    """Flow output to pixels: clip to [-0.5, 0.5], +0.5, *256, clip to [0, 255], uint8."""
+    pixels = (tf.clip_by_value(x, -0.5, 0.5) + 0.5) * 256.0
+    return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
+
+
+def _last_frames(z, count):
+    """The last `count` frames of z [B, T, ...], zero-padded in front if T < count."""
+    padding = tf.maximum(count - tf.shape(z)[1], 0)
+    padded = tf.pad(z, [[0, 0], [padding, 0]] + [[0, 0]] * (z.shape.rank - 2))
+    return tf.ensure_shape(padded[:, -count:], [None, count] + z.shape[2:].as_list())
+
+
+def _static_at_least(video, frames):
+    return video.shape[1] is not None and video.shape[1] >= frames
+
+
+def _seed_tensor(seed):
+    """An int32 [2] stateless seed from an int, a pair, or None (a fresh random one)."""
+    if seed is None:
+        return tf.random.uniform([2], maxval=2 ** 31 - 1, dtype=tf.int32)
+    seed = tf.convert_to_tensor(seed)
+    if seed.shape.rank == 0:
+        seed = tf.stack([seed, 0])
+    return tf.cast(seed, tf.int32)
