@@ -1,0 +1,145 @@
+"""Frames per second of vf.flow.MultiScaleGlow against tfp.bijectors.Glow.
+
+Three directions, each traced once with tf.function on a fixed batch (a
+dynamic batch is impossible for tfp.bijectors.Glow):
+
+  loglik   log p(x) of a standard-normal base through the flow: the inverse
+           pass and its log-determinant, via tfd.TransformedDistribution
+  sample   the forward pass, flat latent -> frame
+  train    gradient of the mean log-likelihood and one Adam update
+
+Both flows have the same levels, steps per level, width and affine coupling;
+tfp's uses its default ReLU coupling network (tfb.GlowDefaultNetwork) and exit
+network. Each timed repeat runs ours and tfp's back to back, and the fastest
+repeat counts, so background load on a shared machine hurts both alike.
+
+    python benchmarks/flow_speed.py                    # the paper's size
+    python benchmarks/flow_speed.py --steps-per-level 2 --width 64 --repeats 2
+"""
+import argparse
+import json
+import time
+
+import videoflow_tf  # noqa: F401  (quiet TensorFlow import)
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from videoflow_tf import flow as flow_lib
+
+tfb, tfd = tfp.bijectors, tfp.distributions
+IMAGE_SHAPE = (64, 64, 3)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--levels", type=int, default=3)
+    parser.add_argument("--steps-per-level", type=int, default=24)
+    parser.add_argument("--width", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--jit", choices=("ours", "both", "none"), default="ours",
+                        help="which flows run with XLA (jit_compile=True)")
+    parser.add_argument("--modes", default="loglik,sample,train")
+    parser.add_argument("--out", default="benchmarks/flow_speed.json")
+    return parser.parse_args()
+
+
+def build_ours(args, frames):
+    flow = flow_lib.MultiScaleGlow(IMAGE_SHAPE, num_levels=args.levels,
+                                   num_steps=args.steps_per_level, coupling="affine",
+                                   width=args.width, activation="relu", seed=0)
+    flow.initialize(frames)
+    return flow.bijector, flow.trainable_variables
+
+
+def build_tfp(args, frames):
+    glow = tfb.Glow(
+        output_shape=IMAGE_SHAPE, num_glow_blocks=args.levels,
+        num_steps_per_block=args.steps_per_level,
+        coupling_bijector_fn=lambda shape: tfb.GlowDefaultNetwork(shape, num_hidden=args.width),
+        exit_bijector_fn=tfb.GlowDefaultExitNetwork, seed=0)
+    glow.inverse(frames)  # its ActNorms initialise on the first call
+    return glow, list(glow.trainable_variables)
+
+
+def make_functions(bijector, variables, jit):
+    size = int(np.prod(IMAGE_SHAPE))
+    distribution = tfd.TransformedDistribution(
+        tfd.Sample(tfd.Normal(tf.constant(0.0), 1.0), [size]), bijector)
+    optimizer = keras.optimizers.Adam(1e-4)
+    optimizer.build(variables)
+
+    def loglik(x):
+        return distribution.log_prob(x)
+
+    def sample(z):
+        return bijector.forward(z)
+
+    def train(x):
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(distribution.log_prob(x))
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return loss
+
+    return {name: tf.function(fn, jit_compile=jit)
+            for name, fn in (("loglik", loglik), ("sample", sample), ("train", train))}
+
+
+def count(variables):
+    return int(sum(np.prod(v.shape) for v in variables))
+
+
+def main():
+    args = parse_args()
+    frames = tf.random.stateless_uniform([args.batch, *IMAGE_SHAPE], [1, 2], -0.5, 0.5)
+    latents = tf.random.stateless_normal([args.batch, int(np.prod(IMAGE_SHAPE))], [3, 4])
+    flows = {"ours": build_ours(args, frames), "tfp": build_tfp(args, frames)}
+    params = {name: count(variables) for name, (_, variables) in flows.items()}
+    jit = {"ours": args.jit in ("ours", "both"), "tfp": args.jit == "both"}
+    functions = {name: make_functions(bijector, variables, jit[name])
+                 for name, (bijector, variables) in flows.items()}
+    modes = args.modes.split(",")
+    rates = {name: {} for name in flows}
+    trace_s = {name: {} for name in flows}
+    for mode in modes:
+        argument = latents if mode == "sample" else frames
+        best = {}
+        for name in flows:
+            start = time.perf_counter()
+            functions[name][mode](argument).numpy()
+            trace_s[name][mode] = round(time.perf_counter() - start, 1)
+        for _ in range(args.repeats):
+            for name in flows:
+                start = time.perf_counter()
+                functions[name][mode](argument).numpy()
+                elapsed = time.perf_counter() - start
+                best[name] = min(best.get(name, elapsed), elapsed)
+        for name in flows:
+            rates[name][mode] = args.batch / best[name]
+        print(f"{mode}: ours {rates['ours'][mode]:.2f} frames/s, tfp {rates['tfp'][mode]:.2f} "
+              f"frames/s", flush=True)
+    ratios = {mode: rates["ours"][mode] / rates["tfp"][mode] for mode in modes}
+
+    print(f"\n64x64x3, {args.levels} levels x {args.steps_per_level} steps, width "
+          f"{args.width}, affine, relu; batch {args.batch}, best of {args.repeats}; "
+          f"XLA: ours {jit['ours']}, tfp {jit['tfp']}")
+    print(f"parameters: ours {params['ours']:,}, tfp.bijectors.Glow {params['tfp']:,} "
+          f"(ours/tfp {params['ours'] / params['tfp']:.3f})")
+    print(f"{'direction':<10}{'ours fr/s':>12}{'tfp fr/s':>12}{'ratio':>8}")
+    for mode in modes:
+        print(f"{mode:<10}{rates['ours'][mode]:>12.2f}{rates['tfp'][mode]:>12.2f}"
+              f"{ratios[mode]:>8.2f}")
+    result = {"config": {**vars(args), "image_shape": IMAGE_SHAPE, "coupling": "affine",
+                         "activation": "relu", "dtype": "float32",
+                         "threads": tf.config.threading.get_intra_op_parallelism_threads()},
+              "xla": jit, "parameters": params, "frames_per_second": rates,
+              "ratio_ours_over_tfp": ratios, "first_call_s": trace_s}
+    with open(args.out, "w") as file:
+        json.dump(result, file, indent=2)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

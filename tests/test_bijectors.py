@@ -1,0 +1,252 @@
+"""Tests of the invertible layers in videoflow_tf.bijectors (tiny sizes, float64 for Jacobians)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+import videoflow_tf  # noqa: F401
+from videoflow_tf import bijectors as vfb
+from videoflow_tf import flow as flow_lib
+from videoflow_tf.bijectors import coupling_network
+
+SHAPE = (8, 8, 3)
+
+
+def perturb(layer, seed, scale=0.1):
+    """Moves every trainable weight away from its identity initialisation, so tests
+    see the general case (zero-initialised kernels and identity scales hide errors)."""
+    rng = np.random.default_rng(seed)
+    for variable in layer.trainable_weights:
+        variable.assign(variable.numpy() + scale * rng.standard_normal(variable.shape))
+
+
+def frames(shape=SHAPE, batch=3, seed=0, dtype=tf.float64):
+    return tf.random.stateless_uniform([batch, *shape], [seed, 7], -0.5, 0.5, dtype=dtype)
+
+
+def built(layer, shape, dtype="float64"):
+    layer.build((None, *shape))
+    return layer
+
+
+def brute_force_log_det(fn, x):
+    """log|det| of the Jacobian of fn at every batch member, both sides flattened."""
+    flat = tf.reshape(x, [x.shape[0], -1])
+    with tf.GradientTape() as tape:
+        tape.watch(flat)
+        out = fn(tf.reshape(flat, x.shape))
+        out = tf.reshape(out, [x.shape[0], -1])
+    return tf.linalg.slogdet(tape.batch_jacobian(out, flat))[1]
+
+
+def layer_cases():
+    """(name, layer, event shape) of every per-frame bijector layer, weights perturbed."""
+    cases = [("actnorm", vfb.ActNorm(dtype="float64"), SHAPE),
+             ("invertible_conv", vfb.InvertibleConv1x1(seed=3, dtype="float64"), SHAPE)]
+    for kind in ("affine", "additive"):
+        for activation in ("relu", "gatu"):
+            cases.append((f"{kind}_{activation}",
+                          vfb.Coupling(kind, width=8, activation=activation, seed=4,
+                                       dtype="float64"), (8, 8, 6)))
+    for index, (name, layer, shape) in enumerate(cases):
+        built(layer, shape)
+        perturb(layer, index)
+    return cases
+
+
+CASES = layer_cases()
+
+
+@pytest.mark.parametrize("name,layer,shape", CASES, ids=[c[0] for c in CASES])
+def test_bijector_round_trips_and_log_dets(name, layer, shape):
+    bijector = layer.bijector
+    x = frames(shape)
+    y = bijector.forward(x)
+    # tf.identity gives new tensors, so TFP's cache cannot hand back the input.
+    np.testing.assert_allclose(bijector.inverse(tf.identity(y)), x, atol=1e-4)
+    np.testing.assert_allclose(bijector.forward(bijector.inverse(tf.identity(x))), x, atol=1e-4)
+    fldj = bijector.forward_log_det_jacobian(tf.identity(x), event_ndims=3)
+    ildj = bijector.inverse_log_det_jacobian(tf.identity(y), event_ndims=3)
+    np.testing.assert_allclose(fldj, -ildj, rtol=1e-9)
+    np.testing.assert_allclose(fldj, brute_force_log_det(bijector.forward, x), rtol=1e-3,
+                               atol=1e-6 if name.startswith("additive") else 0)
+    if not name.startswith("additive"):
+        assert np.all(np.abs(fldj) > 1e-2), "perturbed weights should give a nonzero log-det"
+
+
+def test_squeeze_matches_glow_channel_order():
+    x = np.random.default_rng(0).standard_normal((2, 4, 6, 3))
+    expected = np.zeros((2, 2, 3, 12))
+    for i in range(2):
+        for j in range(3):
+            for c in range(3):
+                for dy in range(2):
+                    for dx in range(2):
+                        expected[:, i, j, c * 4 + dy * 2 + dx] = x[:, 2 * i + dy, 2 * j + dx, c]
+    bijector = vfb.Squeeze()
+    y = bijector.forward(tf.constant(x))
+    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(bijector.inverse(tf.constant(expected)), x)
+    assert not np.array_equal(tf.nn.space_to_depth(x, 2), expected)  # a different order
+    assert bijector.forward_event_shape([4, 6, 3]) == [2, 3, 12]
+    assert bijector.inverse_event_shape([2, 3, 12]) == [4, 6, 3]
+    assert float(bijector.forward_log_det_jacobian(tf.constant(x), 3)) == 0.0
+
+
+def test_split_halves_channels():
+    x = tf.reshape(tf.range(2 * 2 * 2 * 8, dtype=tf.float32), [2, 2, 2, 8])
+    x1, z = vfb.Split().forward(x)
+    np.testing.assert_array_equal(x1, x[..., :4])
+    np.testing.assert_array_equal(z, x[..., 4:])
+    np.testing.assert_array_equal(vfb.Split().inverse([x1, z]), x)
+
+
+def test_actnorm_data_dependent_init_normalises_each_channel():
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal([1.0, -2.0, 5.0], [0.1, 3.0, 10.0], size=(16, 4, 4, 3)))
+    layer = built(vfb.ActNorm(dtype="float64"), (4, 4, 3))
+    assert not layer.is_initialized()
+    with vfb.data_dependent_init():
+        y = layer(x)
+    np.testing.assert_allclose(tf.reduce_mean(y, [0, 1, 2]), 0.0, atol=1e-9)
+    std = np.std(x.numpy(), axis=(0, 1, 2))
+    # exactly 1 up to the 1e-6 that keeps log(std + 1e-6) finite
+    np.testing.assert_allclose(tf.math.reduce_std(y, [0, 1, 2]), std / (std + 1e-6), rtol=1e-12)
+    np.testing.assert_allclose(layer(x), y)  # outside the context it is a fixed map
+    before = [w.numpy() for w in layer.weights]
+    with vfb.data_dependent_init():
+        layer(x * 3.0 + 1.0)  # already initialised: kept
+    for old, new in zip(before, layer.weights):
+        np.testing.assert_array_equal(old, new.numpy())
+    fresh = built(vfb.ActNorm(dtype="float64"), (4, 4, 3))
+    with vfb.data_dependent_init(), pytest.raises(RuntimeError, match="eagerly"):
+        tf.function(fresh)(x)
+
+
+def test_actnorm_without_data_dependent_init_stays_identity():
+    layer = built(vfb.ActNorm(data_dependent=False, dtype="float64"), (4, 4, 3))
+    x = frames((4, 4, 3))
+    with vfb.data_dependent_init():
+        np.testing.assert_array_equal(layer(x), x)
+
+
+def test_invertible_conv_starts_as_a_seeded_rotation():
+    layer = built(vfb.InvertibleConv1x1(seed=5, dtype="float64"), (2, 2, 6))
+    kernel = layer.kernel().numpy()
+    np.testing.assert_allclose(kernel @ kernel.T, np.eye(6), atol=1e-12)
+    np.testing.assert_allclose(float(layer.log_det()), 0.0, atol=1e-12)
+    np.testing.assert_allclose(layer.inverse_kernel() @ kernel, np.eye(6), atol=1e-12)
+    same = built(vfb.InvertibleConv1x1(seed=5, dtype="float64"), (2, 2, 6))
+    other = built(vfb.InvertibleConv1x1(seed=6, dtype="float64"), (2, 2, 6))
+    np.testing.assert_array_equal(same.kernel(), kernel)
+    assert not np.allclose(other.kernel(), kernel)
+    # log|det W| is sum(log_s) also away from the initialisation
+    perturb(layer, 0)
+    np.testing.assert_allclose(np.linalg.slogdet(layer.kernel().numpy())[1],
+                               float(layer.log_det()), rtol=1e-10)
+
+
+def edge_padded_conv_reference(x, kernel, edge_kernel):
+    """Direct 3x3 convolution of [zero-padded x, edge channel] (numpy loops over taps)."""
+    batch, height, width, _ = x.shape
+    padded = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])
+    edge = np.pad(np.zeros((batch, height, width, 1)), [(0, 0), (1, 1), (1, 1), (0, 0)],
+                  constant_values=1.0)
+    stacked_input = np.concatenate([padded, edge], -1)
+    stacked_kernel = np.concatenate([kernel, edge_kernel], 2)
+    out = np.zeros((batch, height, width, kernel.shape[-1]))
+    for dy in range(3):
+        for dx in range(3):
+            window = stacked_input[:, dy:dy + height, dx:dx + width, :]
+            out += window @ stacked_kernel[dy, dx]
+    return out
+
+
+def test_edge_padded_conv_matches_the_concatenated_edge_channel():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 5, 4, 3))
+    kernel, edge_kernel = rng.standard_normal((3, 3, 3, 7)), rng.standard_normal((3, 3, 1, 7))
+    expected = edge_padded_conv_reference(x, kernel, edge_kernel)
+    np.testing.assert_allclose(coupling_network.convolve_same(x, kernel, edge_kernel), expected,
+                               atol=1e-10)
+    np.testing.assert_allclose(coupling_network.convolve_padded(x, kernel, edge_kernel),
+                               expected, atol=1e-10)
+    layer = built(vfb.EdgePaddedConv2D(7, dtype="float64"), (5, 4, 3))
+    layer.kernel.assign(kernel)
+    layer.edge_kernel.assign(edge_kernel)
+    np.testing.assert_allclose(layer(x), expected, atol=1e-10)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gatu"])
+def test_coupling_network_fused_path_matches_layer_by_layer(activation):
+    network = built(vfb.CouplingNetwork(6, width=8, activation=activation, seed=0,
+                                        dtype="float64"), (4, 4, 3))
+    perturb(network, 1)
+    x = frames((4, 4, 3))
+    reference = network.call_unfused(x)
+    np.testing.assert_allclose(network(x), reference, atol=1e-10)
+    order = [0, 2, 4, 1, 3, 5]
+    np.testing.assert_allclose(network(x, output_order=order), tf.gather(reference, order, axis=-1),
+                               atol=1e-10)
+
+
+def test_coupling_network_starts_at_zero():
+    network = built(vfb.CouplingNetwork(4, width=8, seed=0), (4, 4, 2))
+    np.testing.assert_array_equal(network(frames((4, 4, 2), dtype=tf.float32)), 0.0)
+
+
+def test_affine_coupling_uses_interleaved_shift_and_scale():
+    layer = built(vfb.Coupling("affine", width=8, seed=1, dtype="float64"), (4, 4, 4))
+    perturb(layer, 2)
+    x = frames((4, 4, 4))
+    h = layer.network.call_unfused(x[..., :2])
+    scale = tf.sigmoid(h[..., 1::2] + 2.0)
+    expected = tf.concat([x[..., :2], (x[..., 2:] + h[..., 0::2]) * scale], -1)
+    y, log_det = layer.forward_and_log_det(x)
+    np.testing.assert_allclose(y, expected, atol=1e-10)
+    np.testing.assert_allclose(log_det, tf.reduce_sum(tf.math.log(scale), [1, 2, 3]), rtol=1e-10)
+
+
+def test_coupling_bijector_runs_the_network_once_for_output_and_log_det():
+    layer = built(vfb.Coupling("affine", width=8, seed=1, dtype="float64"), (4, 4, 4))
+    calls = []
+    original = layer.network.call
+    layer.network.call = lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs)
+    bijector = layer.bijector
+    x = frames((4, 4, 4))
+    y = bijector.forward(x)
+    bijector.forward_log_det_jacobian(x, event_ndims=3)
+    bijector.inverse_log_det_jacobian(y, event_ndims=3)
+    assert len(calls) == 1
+    bijector.inverse_log_det_jacobian(tf.identity(y), event_ndims=3)  # a log-det alone: one pass
+    assert len(calls) == 2
+
+
+def test_flow_step_fused_encode_matches_the_chain_of_bijectors():
+    step = flow_lib.FlowStep("affine", width=8, seed=2, dtype="float64")
+    built(step, (4, 4, 6))
+    perturb(step, 3)
+    chain = tfp.bijectors.Chain([step.coupling.bijector, step.invertible_conv.bijector,
+                                 step.actnorm.bijector])
+    x = frames((4, 4, 6))
+    y, log_det = step.encode(x)
+    np.testing.assert_allclose(y, chain.forward(x), atol=1e-10)
+    np.testing.assert_allclose(log_det, chain.forward_log_det_jacobian(x, event_ndims=3),
+                               rtol=1e-10)
+    back, inverse_log_det = step.decode(tf.identity(y))
+    np.testing.assert_allclose(back, x, atol=1e-10)
+    np.testing.assert_allclose(inverse_log_det, -log_det, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"coupling": "spline"}, "coupling must be one of"),
+    ({"activation": "tanh"}, "activation must be one of"),
+])
+def test_bad_layer_options_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        built(vfb.Coupling(**kwargs), (4, 4, 4))
+
+
+def test_odd_channel_coupling_is_rejected():
+    with pytest.raises(ValueError, match="even channel count"):
+        built(vfb.Coupling(), (4, 4, 3))

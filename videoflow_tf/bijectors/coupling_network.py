@@ -1,0 +1,168 @@
+"""The network NN(x1) of Glow's coupling layers, with edge-aware padding.
+
+    h = relu(ActNorm(conv3x3(x1)))                      3x3 conv, no bias
+    h = relu(ActNorm(conv1x1(h)))                       "relu", or
+    h = tanh(ActNorm(conv1x1_a(h))) * sigmoid(ActNorm(conv1x1_b(h)))   "gatu"
+    out = (conv3x3(h) + b) * exp(3 v)                   zero-initialised
+
+Every 3x3 convolution pads its input with zeros plus one extra "edge" input
+channel that is 1 in the padded border and 0 inside, so the network can tell
+a real zero from the frame's edge (as in the original Glow code).
+
+Speed: each ActNorm (y = (u + b) * exp(s), u = conv(x)) is folded into the
+preceding convolution at call time (kernel * exp(s), bias b * exp(s)), so
+every layer is one convolution with a fused bias and activation. Inside
+`actnorm.data_dependent_init()` the unfused path runs instead, so each ActNorm
+sees its real input.
+"""
+import keras
+import tensorflow as tf
+
+from videoflow_tf.bijectors import actnorm
+
+ACTIVATIONS = ("relu", "gatu")
+
+
+def edge_channel(height, width, dtype):
+    """[1, H+2, W+2, 1]: 1 in the one-pixel border that 3x3 'same' padding adds, 0 inside."""
+    inside = tf.zeros([1, height, width, 1], dtype)
+    return tf.pad(inside, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=1)
+
+
+class EdgePaddedConv2D(keras.layers.Layer):
+    """3x3 convolution, 'same' output size, zero padding plus an edge channel.
+
+    Equivalent to concatenating the edge channel to the zero-padded input and
+    running a 'valid' 3x3 convolution with kernel [kernel; edge_kernel]. Because
+    the edge channel does not depend on the input, its contribution is a fixed
+    map `edge_bias` [1, H, W, filters]; `call` adds that map to a 'same'
+    convolution, which costs one small convolution per call instead of a wider
+    input.
+
+    Args:
+      filters: output channels.
+      kernel_initializer: initialiser of both kernels.
+    """
+
+    def __init__(self, filters, kernel_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or keras.initializers.RandomNormal(stddev=0.05))
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        self.kernel = self.add_weight(shape=(3, 3, channels, self.filters), name="kernel",
+                                      initializer=self.kernel_initializer)
+        self.edge_kernel = self.add_weight(shape=(3, 3, 1, self.filters), name="edge_kernel",
+                                           initializer=self.kernel_initializer)
+
+    def call(self, x):
+        return convolve_same(x, self.kernel, self.edge_kernel)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
+def edge_bias(edge_kernel, height, width):
+    """The edge channel's contribution to a 3x3 convolution's output: [1, H, W, filters]."""
+    return tf.nn.conv2d(edge_channel(height, width, edge_kernel.dtype), edge_kernel, 1, "VALID")
+
+
+def convolve_same(x, kernel, edge_kernel):
+    """Edge-padded 3x3 convolution as a 'same' convolution plus the edge map."""
+    return tf.nn.conv2d(x, kernel, 1, "SAME") + edge_bias(edge_kernel, x.shape[-3], x.shape[-2])
+
+
+def convolve_padded(x, kernel, edge_kernel):
+    """Edge-padded 3x3 convolution by concatenating the edge channel to the input.
+
+    Cheapest when the input has few channels: the wider input is small, and the
+    caller can fuse bias and activation into the convolution.
+    """
+    height, width = x.shape[-3], x.shape[-2]
+    padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    edges = tf.broadcast_to(edge_channel(height, width, x.dtype),
+                            tf.concat([tf.shape(x)[:1], [height + 2, width + 2, 1]], 0))
+    return tf.nn.conv2d(tf.concat([padded, edges], -1),
+                        tf.concat([kernel, edge_kernel], 2), 1, "VALID")
+
+
+class CouplingNetwork(keras.layers.Layer):
+    """NN(x1) of Glow's coupling: [B, H, W, C_in] -> [B, H, W, out_channels].
+
+    Args:
+      out_channels: channels of the output.
+      width: hidden channels (512 in the paper).
+      activation: "relu" or "gatu" (tanh(a) * sigmoid(b) of two 1x1 convolutions).
+      seed: seed of the kernels' random-normal initialisation (None: unseeded).
+    """
+
+    def __init__(self, out_channels, width=512, activation="relu", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.out_channels = int(out_channels)
+        self.width = int(width)
+        self.activation = activation
+        self.seed = seed
+        hidden = self.width * (2 if activation == "gatu" else 1)
+        init = keras.initializers.RandomNormal(stddev=0.05, seed=seed)
+        sub = dict(dtype=self.dtype_policy)
+        self.conv_in = EdgePaddedConv2D(self.width, kernel_initializer=init, name="conv_in", **sub)
+        self.norm_in = actnorm.ActNorm(name="norm_in", **sub)
+        self.hidden = keras.layers.Dense(hidden, use_bias=False, kernel_initializer=init,
+                                         name="hidden", **sub)
+        self.norm_hidden = actnorm.ActNorm(name="norm_hidden", **sub)
+        self.conv_out = EdgePaddedConv2D(self.out_channels, kernel_initializer="zeros",
+                                         name="conv_out", **sub)
+        # Glow's zero-initialised output convolution: (conv + b) * exp(3 v), b = v = 0
+        # at first; an ActNorm without data-dependent init computes exactly that.
+        self.norm_out = actnorm.ActNorm(data_dependent=False, name="norm_out", **sub)
+
+    def build(self, input_shape):
+        spatial = tuple(input_shape[:-1])
+        self.conv_in.build(input_shape)
+        self.norm_in.build(spatial + (self.width,))
+        self.hidden.build(spatial + (self.width,))
+        self.norm_hidden.build(spatial + (self.hidden.units,))
+        self.conv_out.build(spatial + (self.width,))
+        self.norm_out.build(spatial + (self.out_channels,))
+
+    def _activate(self, h):
+        if self.activation == "relu":
+            return tf.nn.relu(h)
+        a, b = tf.split(h, 2, axis=-1)
+        return tf.tanh(a) * tf.sigmoid(b)
+
+    def call_unfused(self, x):
+        """The layer-by-layer computation (used for data-dependent init and as reference)."""
+        h = tf.nn.relu(self.norm_in(self.conv_in(x)))
+        h = self._activate(self.norm_hidden(self.hidden(h)))
+        return self.norm_out(self.conv_out(h))
+
+    def call(self, x, output_order=None):
+        """NN(x1); `output_order` optionally permutes the output channels (for free)."""
+        if actnorm.initializing():
+            out = self.call_unfused(x)
+            return out if output_order is None else tf.gather(out, output_order, axis=-1)
+        scale_in = tf.exp(self.norm_in.log_scale)
+        h = convolve_padded(x, self.conv_in.kernel * scale_in, self.conv_in.edge_kernel * scale_in)
+        h = tf.nn.relu(tf.nn.bias_add(h, self.norm_in.bias * scale_in))
+        scale_hidden = tf.exp(self.norm_hidden.log_scale)
+        h = tf.tensordot(h, self.hidden.kernel * scale_hidden, axes=1)
+        h = self._activate(tf.nn.bias_add(h, self.norm_hidden.bias * scale_hidden))
+        scale_out = tf.exp(self.norm_out.log_scale)
+        kernel = self.conv_out.kernel * scale_out
+        edge_kernel = self.conv_out.edge_kernel * scale_out
+        bias = self.norm_out.bias * scale_out
+        if output_order is not None:
+            kernel = tf.gather(kernel, output_order, axis=-1)
+            edge_kernel = tf.gather(edge_kernel, output_order, axis=-1)
+            bias = tf.gather(bias, output_order)
+        return convolve_same(h, kernel, edge_kernel) + bias
+
+    def get_config(self):
+        return {**super().get_config(), "out_channels": self.out_channels, "width": self.width,
+                "activation": self.activation, "seed": self.seed}

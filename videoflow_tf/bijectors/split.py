@@ -1,0 +1,25 @@
+"""The per-level split of the multi-scale flow."""
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+
+def split(x):
+    """[..., C] -> (x1, z): x1 (first C/2 channels) continues to the next level,
+    z (last C/2) leaves the flow as this level's latent."""
+    return tf.split(x, 2, axis=-1)
+
+
+def merge(x1, z):
+    """The inverse of `split`."""
+    return tf.concat([x1, z], axis=-1)
+
+
+class Split(tfp.bijectors.Split):
+    """Channel halving as a multi-part bijector, log|det| = 0.
+
+    forward:  x -> [x1, z] = [x[..., :C/2], x[..., C/2:]]
+    inverse:  [x1, z] -> concat([x1, z], axis=-1)
+    """
+
+    def __init__(self, validate_args=False, name="split"):
+        super().__init__(2, axis=-1, validate_args=validate_args, name=name)
