@@ -10,3 +10,4 @@ __version__ = "0.1.0"
 from videoflow_tf.config import VideoFlowConfig, get_config  # noqa: E402
 from videoflow_tf.optim import make_optimizer  # noqa: E402
 from videoflow_tf import data  # noqa: E402  (importing it registers the TFDS builders)
+from videoflow_tf import bijectors, flow  # noqa: E402,F401
