@@ -10,8 +10,12 @@ channel that is 1 in the padded border and 0 inside, so the network can tell
 a real zero from the frame's edge (as in the original Glow code).
 
 Speed: each ActNorm (y = (u + b) * exp(s), u = conv(x)) is folded into the
-preceding convolution at call time (kernel * exp(s), bias b * exp(s)), so
-every layer is one convolution with a fused bias and activation. Inside
+preceding convolution at call time (kernel * exp(s), bias b * exp(s)), so the
+first two layers are each one convolution with a fused bias and activation
+(TensorFlow fuses Conv2D + BiasAdd + Relu). The first 3x3 convolution sees few
+channels, so it takes the edge channel as one more input channel; the last
+one has few outputs, so it adds the edge channel's fixed contribution as a
+small map instead of widening its 512-channel input. Inside
 `actnorm.data_dependent_init()` the unfused path runs instead, so each ActNorm
 sees its real input.
 """
@@ -151,7 +155,7 @@ class CouplingNetwork(keras.layers.Layer):
         h = convolve_padded(x, self.conv_in.kernel * scale_in, self.conv_in.edge_kernel * scale_in)
         h = tf.nn.relu(tf.nn.bias_add(h, self.norm_in.bias * scale_in))
         scale_hidden = tf.exp(self.norm_hidden.log_scale)
-        h = tf.tensordot(h, self.hidden.kernel * scale_hidden, axes=1)
+        h = tf.nn.conv2d(h, (self.hidden.kernel * scale_hidden)[None, None], 1, "VALID")
         h = self._activate(tf.nn.bias_add(h, self.norm_hidden.bias * scale_hidden))
         scale_out = tf.exp(self.norm_out.log_scale)
         kernel = self.conv_out.kernel * scale_out
