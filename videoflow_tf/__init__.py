@@ -11,3 +11,5 @@ from videoflow_tf.config import VideoFlowConfig, get_config  # noqa: E402
 from videoflow_tf.optim import make_optimizer  # noqa: E402
 from videoflow_tf import data  # noqa: E402  (importing it registers the TFDS builders)
 from videoflow_tf import bijectors, flow  # noqa: E402,F401
+from videoflow_tf.model import VideoFlow  # noqa: E402
+from videoflow_tf import callbacks  # noqa: E402

@@ -79,6 +79,8 @@ class VideoFlow(keras.Model):
         if not self.optimizer.built:
             # Built outside train_step: its update runs inside a tf.cond (see train_step).
             self.optimizer.build(self.trainable_variables)
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras would warn
         return super().fit(x, y, **kwargs)
 
     def _initialization_videos(self, x):
@@ -235,7 +237,7 @@ class VideoFlow(keras.Model):
         level's latent drawn from its prior given the level's past latents and the coarser
         levels; the new latents join the history. Every prior's sigma is scaled by
         `temperature` (None: config.temperature; 0: the means). A tf.while_loop carries a
-        fixed-size history of num_cond_latents frames, so memory does not grow with
+        fixed-size history of num_cond_latents frames, so only the output grows with
         num_frames. Random draws are stateless: the same `seed` (int or int32 [2]) gives the
         same frames, eager or traced.
         """
