@@ -11,13 +11,17 @@ dynamic batch is impossible for tfp.bijectors.Glow):
 Both flows have the same levels, steps per level, width and affine coupling;
 tfp's uses its default ReLU coupling network (tfb.GlowDefaultNetwork) and exit
 network. Each timed repeat runs ours and tfp's back to back, and the fastest
-repeat counts, so background load on a shared machine hurts both alike.
+repeat counts, so background load on a shared machine hurts both alike. The
+GFLOP/s columns divide the convolution work both flows share by the time, next
+to the machine's rate on one large matrix product, to show how close each
+direction runs to what the machine can do.
 
     python benchmarks/flow_speed.py                    # the paper's size
     python benchmarks/flow_speed.py --steps-per-level 2 --width 64 --repeats 2
 """
 import argparse
 import json
+import os
 import time
 
 import videoflow_tf  # noqa: F401  (quiet TensorFlow import)
@@ -39,7 +43,7 @@ def parse_args():
     parser.add_argument("--steps-per-level", type=int, default=24)
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--jit", choices=("ours", "both", "none"), default="ours",
+    parser.add_argument("--jit", choices=("none", "ours", "both"), default="none",
                         help="which flows run with XLA (jit_compile=True)")
     parser.add_argument("--modes", default="loglik,sample,train")
     parser.add_argument("--out", default="benchmarks/flow_speed.json")
@@ -91,6 +95,34 @@ def count(variables):
     return int(sum(np.prod(v.shape) for v in variables))
 
 
+def network_flops_per_frame(args):
+    """2 x multiply-adds of the coupling networks' convolutions for one frame, the
+    work both flows share (over 97% of all of it) in one direction."""
+    height, width, channels = IMAGE_SHAPE
+    total = 0
+    for level in range(args.levels):
+        height, width, channels = height // 2, width // 2, channels * 4
+        per_pixel = 9 * channels // 2 * args.width + args.width ** 2 + 9 * args.width * channels
+        total += args.steps_per_level * height * width * per_pixel
+        channels //= 2
+    return 2 * total
+
+
+def peak_matmul_gflops(repeats=10):
+    """The machine's float32 rate on a large matrix product (an upper bound in practice)."""
+    a = tf.random.stateless_normal([2048, 2048], [5, 6])
+    product = tf.function(lambda: tf.matmul(a, a))
+    product().numpy()
+    best = min(timed(product) for _ in range(repeats))
+    return 2 * 2048 ** 3 / best / 1e9
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    fn(*args).numpy()
+    return time.perf_counter() - start
+
+
 def main():
     args = parse_args()
     frames = tf.random.stateless_uniform([args.batch, *IMAGE_SHAPE], [1, 2], -0.5, 0.5)
@@ -105,37 +137,41 @@ def main():
     trace_s = {name: {} for name in flows}
     for mode in modes:
         argument = latents if mode == "sample" else frames
-        best = {}
         for name in flows:
-            start = time.perf_counter()
-            functions[name][mode](argument).numpy()
-            trace_s[name][mode] = round(time.perf_counter() - start, 1)
+            trace_s[name][mode] = round(timed(functions[name][mode], argument), 1)
+        best = {}
         for _ in range(args.repeats):
             for name in flows:
-                start = time.perf_counter()
-                functions[name][mode](argument).numpy()
-                elapsed = time.perf_counter() - start
+                elapsed = timed(functions[name][mode], argument)
                 best[name] = min(best.get(name, elapsed), elapsed)
         for name in flows:
             rates[name][mode] = args.batch / best[name]
         print(f"{mode}: ours {rates['ours'][mode]:.2f} frames/s, tfp {rates['tfp'][mode]:.2f} "
               f"frames/s", flush=True)
     ratios = {mode: rates["ours"][mode] / rates["tfp"][mode] for mode in modes}
+    # training runs each network forward and backward: about three times the work
+    work = {mode: network_flops_per_frame(args) * (3 if mode == "train" else 1) / 1e9
+            for mode in modes}
+    peak = peak_matmul_gflops()
 
     print(f"\n64x64x3, {args.levels} levels x {args.steps_per_level} steps, width "
           f"{args.width}, affine, relu; batch {args.batch}, best of {args.repeats}; "
           f"XLA: ours {jit['ours']}, tfp {jit['tfp']}")
     print(f"parameters: ours {params['ours']:,}, tfp.bijectors.Glow {params['tfp']:,} "
           f"(ours/tfp {params['ours'] / params['tfp']:.3f})")
-    print(f"{'direction':<10}{'ours fr/s':>12}{'tfp fr/s':>12}{'ratio':>8}")
+    print(f"network GFLOP/s: shared convolution work / time; machine's matmul rate "
+          f"{peak:.0f} GFLOP/s")
+    print(f"{'direction':<10}{'ours fr/s':>11}{'tfp fr/s':>11}{'ratio':>8}"
+          f"{'ours GFLOP/s':>14}{'tfp GFLOP/s':>13}")
     for mode in modes:
-        print(f"{mode:<10}{rates['ours'][mode]:>12.2f}{rates['tfp'][mode]:>12.2f}"
-              f"{ratios[mode]:>8.2f}")
+        print(f"{mode:<10}{rates['ours'][mode]:>11.2f}{rates['tfp'][mode]:>11.2f}"
+              f"{ratios[mode]:>8.2f}{rates['ours'][mode] * work[mode]:>14.0f}"
+              f"{rates['tfp'][mode] * work[mode]:>13.0f}")
     result = {"config": {**vars(args), "image_shape": IMAGE_SHAPE, "coupling": "affine",
-                         "activation": "relu", "dtype": "float32",
-                         "threads": tf.config.threading.get_intra_op_parallelism_threads()},
+                         "activation": "relu", "dtype": "float32", "cpu_count": os.cpu_count()},
               "xla": jit, "parameters": params, "frames_per_second": rates,
-              "ratio_ours_over_tfp": ratios, "first_call_s": trace_s}
+              "ratio_ours_over_tfp": ratios, "network_gflop_per_frame": work,
+              "peak_matmul_gflops": peak, "first_call_s": trace_s}
     with open(args.out, "w") as file:
         json.dump(result, file, indent=2)
     print(f"wrote {args.out}")
