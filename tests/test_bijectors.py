@@ -95,10 +95,14 @@ def test_squeeze_matches_glow_channel_order():
 
 def test_split_halves_channels():
     x = tf.reshape(tf.range(2 * 2 * 2 * 8, dtype=tf.float32), [2, 2, 2, 8])
-    x1, z = vfb.Split().forward(x)
+    bijector = vfb.level_split()
+    x1, z = bijector.forward(x)
     np.testing.assert_array_equal(x1, x[..., :4])
     np.testing.assert_array_equal(z, x[..., 4:])
-    np.testing.assert_array_equal(vfb.Split().inverse([x1, z]), x)
+    np.testing.assert_array_equal(bijector.inverse([x1, z]), x)
+    for part, reference in zip(vfb.split.split(x), (x1, z)):
+        np.testing.assert_array_equal(part, reference)
+    np.testing.assert_array_equal(vfb.split.merge(x1, z), x)
 
 
 def test_actnorm_data_dependent_init_normalises_each_channel():

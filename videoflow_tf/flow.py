@@ -22,6 +22,7 @@ def _derived_seed(seed, *path):
     return int(np.random.SeedSequence([seed, *path]).generate_state(1)[0] % 2**31)
 
 
+@keras.saving.register_keras_serializable(package="videoflow_tf")
 class FlowStep(keras.layers.Layer):
     """One Glow step, ActNorm -> invertible 1x1 conv -> coupling, on [B, H, W, C].
 
@@ -80,6 +81,7 @@ class FlowStep(keras.layers.Layer):
                 "seed": self.seed}
 
 
+@keras.saving.register_keras_serializable(package="videoflow_tf")
 class MultiScaleGlow(keras.layers.Layer):
     """Multi-scale Glow over frames of shape `image_shape` (a Keras layer).
 
@@ -229,8 +231,9 @@ class MultiScaleGlow(keras.layers.Layer):
     @property
     def initialized(self):
         """Whether every ActNorm of the flow has been initialised."""
-        return all(layer.is_initialized() for layer in self._flatten_layers()
-                   if isinstance(layer, actnorm.ActNorm))
+        return all(norm.is_initialized() for steps in self.levels for step in steps
+                   for norm in (step.actnorm, step.coupling.network.norm_in,
+                                step.coupling.network.norm_hidden))
 
     def flatten_latents(self, latents):
         """[z^(1), ..., z_top] -> flat [B, H*W*C]: each latent flattened, concatenated in order."""

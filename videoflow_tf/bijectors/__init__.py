@@ -12,5 +12,5 @@ from videoflow_tf.bijectors.actnorm import ActNorm, ActNormBijector, data_depend
 from videoflow_tf.bijectors.coupling import Coupling, CouplingBijector
 from videoflow_tf.bijectors.coupling_network import CouplingNetwork, EdgePaddedConv2D
 from videoflow_tf.bijectors.invertible_conv import InvertibleConv1x1, InvertibleConv1x1Bijector
-from videoflow_tf.bijectors.split import Split
+from videoflow_tf.bijectors.split import level_split
 from videoflow_tf.bijectors.squeeze import Squeeze

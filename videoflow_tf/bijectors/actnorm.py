@@ -40,6 +40,7 @@ def initializing():
     return getattr(_ddi_state, "active", False)
 
 
+@keras.saving.register_keras_serializable(package="videoflow_tf")
 class ActNorm(keras.layers.Layer):
     """y = (x + b) * exp(s), per channel (last axis), with DDI.
 

@@ -7,6 +7,7 @@ from videoflow_tf.bijectors import coupling_network, one_pass
 COUPLINGS = ("affine", "additive")
 
 
+@keras.saving.register_keras_serializable(package="videoflow_tf")
 class Coupling(keras.layers.Layer):
     """Coupling layer over the channels of [B, H, W, C] (C even).
 

@@ -33,6 +33,7 @@ def edge_channel(height, width, dtype):
     return tf.pad(inside, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=1)
 
 
+@keras.saving.register_keras_serializable(package="videoflow_tf")
 class EdgePaddedConv2D(keras.layers.Layer):
     """3x3 convolution, 'same' output size, zero padding plus an edge channel.
 
@@ -93,6 +94,7 @@ def convolve_padded(x, kernel, edge_kernel):
                         tf.concat([kernel, edge_kernel], 2), 1, "VALID")
 
 
+@keras.saving.register_keras_serializable(package="videoflow_tf")
 class CouplingNetwork(keras.layers.Layer):
     """NN(x1) of Glow's coupling: [B, H, W, C_in] -> [B, H, W, out_channels].
 

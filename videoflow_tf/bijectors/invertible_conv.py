@@ -24,6 +24,7 @@ def random_rotation_lu(channels, seed=None):
     return permutation.astype(np.int32), np.sign(diagonal), lower_upper
 
 
+@keras.saving.register_keras_serializable(package="videoflow_tf")
 class InvertibleConv1x1(keras.layers.Layer):
     """y = x W per pixel, W = P (L + I)(U + diag(sign * exp(log_s))).
 

@@ -14,12 +14,10 @@ def merge(x1, z):
     return tf.concat([x1, z], axis=-1)
 
 
-class Split(tfp.bijectors.Split):
-    """Channel halving as a multi-part bijector, log|det| = 0.
+def level_split(validate_args=False, name="split"):
+    """The split as a multi-part TFP bijector (`tfp.bijectors.Split`), log|det| = 0.
 
     forward:  x -> [x1, z] = [x[..., :C/2], x[..., C/2:]]
     inverse:  [x1, z] -> concat([x1, z], axis=-1)
     """
-
-    def __init__(self, validate_args=False, name="split"):
-        super().__init__(2, axis=-1, validate_args=validate_args, name=name)
+    return tfp.bijectors.Split(2, axis=-1, validate_args=validate_args, name=name)
