@@ -150,35 +150,35 @@ def test_invertible_conv_starts_as_a_seeded_rotation():
                                float(layer.log_det()), rtol=1e-10)
 
 
-def edge_padded_conv_reference(x, kernel, edge_kernel):
-    """Direct 3x3 convolution of [zero-padded x, edge channel] (numpy loops over taps)."""
+def edge_padded_conv_reference(x, kernel):
+    """Direct 3x3 convolution of [zero-padded x, edge channel] (numpy, a sum over taps)."""
     batch, height, width, _ = x.shape
     padded = np.pad(x, [(0, 0), (1, 1), (1, 1), (0, 0)])
     edge = np.pad(np.zeros((batch, height, width, 1)), [(0, 0), (1, 1), (1, 1), (0, 0)],
                   constant_values=1.0)
     stacked_input = np.concatenate([padded, edge], -1)
-    stacked_kernel = np.concatenate([kernel, edge_kernel], 2)
     out = np.zeros((batch, height, width, kernel.shape[-1]))
     for dy in range(3):
         for dx in range(3):
-            window = stacked_input[:, dy:dy + height, dx:dx + width, :]
-            out += window @ stacked_kernel[dy, dx]
+            out += stacked_input[:, dy:dy + height, dx:dx + width, :] @ kernel[dy, dx]
     return out
 
 
 def test_edge_padded_conv_matches_the_concatenated_edge_channel():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 5, 4, 3))
-    kernel, edge_kernel = rng.standard_normal((3, 3, 3, 7)), rng.standard_normal((3, 3, 1, 7))
-    expected = edge_padded_conv_reference(x, kernel, edge_kernel)
-    np.testing.assert_allclose(coupling_network.convolve_same(x, kernel, edge_kernel), expected,
+    kernel = rng.standard_normal((3, 3, 4, 7))  # the last input channel is the edge channel
+    expected = edge_padded_conv_reference(x, kernel)
+    np.testing.assert_allclose(coupling_network.convolve_same(x, kernel), expected, atol=1e-10)
+    np.testing.assert_allclose(coupling_network.convolve_padded(x, kernel), expected,
                                atol=1e-10)
-    np.testing.assert_allclose(coupling_network.convolve_padded(x, kernel, edge_kernel),
-                               expected, atol=1e-10)
     layer = built(vfb.EdgePaddedConv2D(7, dtype="float64"), (5, 4, 3))
     layer.kernel.assign(kernel)
-    layer.edge_kernel.assign(edge_kernel)
     np.testing.assert_allclose(layer(x), expected, atol=1e-10)
+    # the border differs from a plain zero-padded convolution by the edge weights
+    plain = tf.nn.conv2d(x, kernel[:, :, :3], 1, "SAME")
+    np.testing.assert_allclose(plain[:, 1:-1, 1:-1], expected[:, 1:-1, 1:-1], atol=1e-10)
+    assert np.all(np.abs(plain[:, 0] - expected[:, 0]) > 1e-6)
 
 
 @pytest.mark.parametrize("activation", ["relu", "gatu"])
@@ -254,3 +254,13 @@ def test_bad_layer_options_are_rejected(kwargs, message):
 def test_odd_channel_coupling_is_rejected():
     with pytest.raises(ValueError, match="even channel count"):
         built(vfb.Coupling(), (4, 4, 3))
+
+
+def test_kernels_are_drawn_independently():
+    # A Keras initialiser returns the same values on every call, so kernels sharing
+    # one would start correlated; each kernel has its own stream, seeded or not.
+    for seed in (0, None):
+        network = built(vfb.CouplingNetwork(4, width=8, seed=seed), (4, 4, 2))
+        first = network.conv_in.kernel.numpy().ravel()[:64]
+        hidden = network.hidden.kernel.numpy().ravel()[:64]
+        assert abs(np.corrcoef(first, hidden)[0, 1]) < 0.5

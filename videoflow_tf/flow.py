@@ -11,15 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from videoflow_tf.bijectors import actnorm, invertible_conv, one_pass, split, squeeze
+from videoflow_tf.bijectors import actnorm, invertible_conv, one_pass, seeds, split, squeeze
 from videoflow_tf.bijectors import coupling as coupling_lib
-
-
-def _derived_seed(seed, *path):
-    """A seed for the sub-layer at `path`, or None when the flow is unseeded."""
-    if seed is None:
-        return None
-    return int(np.random.SeedSequence([seed, *path]).generate_state(1)[0] % 2**31)
 
 
 @keras.saving.register_keras_serializable(package="videoflow_tf")
@@ -39,9 +32,9 @@ class FlowStep(keras.layers.Layer):
         sub = {"dtype": self.dtype_policy}
         self.actnorm = actnorm.ActNorm(name="actnorm", **sub)
         self.invertible_conv = invertible_conv.InvertibleConv1x1(
-            seed=_derived_seed(seed, 0), name="invertible_conv", **sub)
+            seed=seeds.derived(seed, 0), name="invertible_conv", **sub)
         self.coupling = coupling_lib.Coupling(coupling, width=width, activation=activation,
-                                              seed=_derived_seed(seed, 1), name="coupling", **sub)
+                                              seed=seeds.derived(seed, 1), name="coupling", **sub)
         self.seed = seed
 
     def build(self, input_shape):
@@ -108,7 +101,8 @@ class MultiScaleGlow(keras.layers.Layer):
             raise ValueError(f"image_shape must be (height, width, channels), got {image_shape}")
         height, width_px, channels = image_shape
         factor = 2 ** num_levels
-        if num_levels < 1 or height % factor or width_px % factor or channels < 1:
+        if (num_levels < 1 or min(height, width_px) < factor or height % factor
+                or width_px % factor or channels < 1):
             raise ValueError(
                 f"image_shape {image_shape} does not fit {num_levels} levels: height and width "
                 f"must be positive multiples of 2**num_levels = {factor}, channels positive")
@@ -126,7 +120,7 @@ class MultiScaleGlow(keras.layers.Layer):
             h, w, c = h // 2, w // 2, c * 4
             self._level_shapes.append((h, w, c))
             steps = [FlowStep(coupling, width=self.width, activation=activation,
-                              seed=_derived_seed(seed, level, step),
+                              seed=seeds.derived(seed, level, step),
                               name=f"level{level + 1}_step{step + 1}", dtype=self.dtype_policy)
                      for step in range(self.num_steps)]
             for step in steps:

@@ -22,7 +22,7 @@ sees its real input.
 import keras
 import tensorflow as tf
 
-from videoflow_tf.bijectors import actnorm
+from videoflow_tf.bijectors import actnorm, seeds
 
 ACTIVATIONS = ("relu", "gatu")
 
@@ -37,16 +37,15 @@ def edge_channel(height, width, dtype):
 class EdgePaddedConv2D(keras.layers.Layer):
     """3x3 convolution, 'same' output size, zero padding plus an edge channel.
 
-    Equivalent to concatenating the edge channel to the zero-padded input and
-    running a 'valid' 3x3 convolution with kernel [kernel; edge_kernel]. Because
-    the edge channel does not depend on the input, its contribution is a fixed
-    map `edge_bias` [1, H, W, filters]; `call` adds that map to a 'same'
-    convolution, which costs one small convolution per call instead of a wider
-    input.
+    y = conv_valid([zero-padded x, edge channel], kernel): `kernel` has one more
+    input channel than x, the last, which belongs to the edge channel. Because
+    the edge channel does not depend on x, its contribution is a fixed map
+    [1, H, W, filters] (`edge_bias`); `call` adds that map to a 'same'
+    convolution of x instead of widening the input (`convolve_same`).
 
     Args:
       filters: output channels.
-      kernel_initializer: initialiser of both kernels.
+      kernel_initializer: initialiser of the kernel (default: normal, std 0.05).
     """
 
     def __init__(self, filters, kernel_initializer=None, **kwargs):
@@ -57,31 +56,33 @@ class EdgePaddedConv2D(keras.layers.Layer):
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
-        self.kernel = self.add_weight(shape=(3, 3, channels, self.filters), name="kernel",
+        self.kernel = self.add_weight(shape=(3, 3, channels + 1, self.filters), name="kernel",
                                       initializer=self.kernel_initializer)
-        self.edge_kernel = self.add_weight(shape=(3, 3, 1, self.filters), name="edge_kernel",
-                                           initializer=self.kernel_initializer)
 
     def call(self, x):
-        return convolve_same(x, self.kernel, self.edge_kernel)
+        return convolve_same(x, self.kernel)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
 
 
-def edge_bias(edge_kernel, height, width):
-    """The edge channel's contribution to a 3x3 convolution's output: [1, H, W, filters]."""
-    return tf.nn.conv2d(edge_channel(height, width, edge_kernel.dtype), edge_kernel, 1, "VALID")
+def edge_bias(kernel, height, width):
+    """The edge channel's contribution to the convolution's output: [1, H, W, filters]."""
+    return tf.nn.conv2d(edge_channel(height, width, kernel.dtype), kernel[:, :, -1:], 1, "VALID")
 
 
-def convolve_same(x, kernel, edge_kernel):
-    """Edge-padded 3x3 convolution as a 'same' convolution plus the edge map."""
-    return tf.nn.conv2d(x, kernel, 1, "SAME") + edge_bias(edge_kernel, x.shape[-3], x.shape[-2])
+def convolve_same(x, kernel):
+    """Edge-padded 3x3 convolution as a 'same' convolution of x plus the edge map.
+
+    Cheapest when the output has few channels: the map is small.
+    """
+    return (tf.nn.conv2d(x, kernel[:, :, :-1], 1, "SAME")
+            + edge_bias(kernel, x.shape[-3], x.shape[-2]))
 
 
-def convolve_padded(x, kernel, edge_kernel):
-    """Edge-padded 3x3 convolution by concatenating the edge channel to the input.
+def convolve_padded(x, kernel):
+    """Edge-padded 3x3 convolution with the edge channel concatenated to the input.
 
     Cheapest when the input has few channels: the wider input is small, and the
     caller can fuse bias and activation into the convolution.
@@ -90,8 +91,7 @@ def convolve_padded(x, kernel, edge_kernel):
     padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
     edges = tf.broadcast_to(edge_channel(height, width, x.dtype),
                             tf.concat([tf.shape(x)[:1], [height + 2, width + 2, 1]], 0))
-    return tf.nn.conv2d(tf.concat([padded, edges], -1),
-                        tf.concat([kernel, edge_kernel], 2), 1, "VALID")
+    return tf.nn.conv2d(tf.concat([padded, edges], -1), kernel, 1, "VALID")
 
 
 @keras.saving.register_keras_serializable(package="videoflow_tf")
@@ -114,12 +114,13 @@ class CouplingNetwork(keras.layers.Layer):
         self.activation = activation
         self.seed = seed
         hidden = self.width * (2 if activation == "gatu" else 1)
-        init = keras.initializers.RandomNormal(stddev=0.05, seed=seed)
-        sub = dict(dtype=self.dtype_policy)
-        self.conv_in = EdgePaddedConv2D(self.width, kernel_initializer=init, name="conv_in", **sub)
+        sub = {"dtype": self.dtype_policy}
+        # One initialiser per kernel: a Keras initialiser draws the same values on every call.
+        self.conv_in = EdgePaddedConv2D(self.width, name="conv_in", kernel_initializer=(
+            keras.initializers.RandomNormal(stddev=0.05, seed=seeds.derived(seed, 0))), **sub)
         self.norm_in = actnorm.ActNorm(name="norm_in", **sub)
-        self.hidden = keras.layers.Dense(hidden, use_bias=False, kernel_initializer=init,
-                                         name="hidden", **sub)
+        self.hidden = keras.layers.Dense(hidden, use_bias=False, name="hidden", kernel_initializer=(
+            keras.initializers.RandomNormal(stddev=0.05, seed=seeds.derived(seed, 1))), **sub)
         self.norm_hidden = actnorm.ActNorm(name="norm_hidden", **sub)
         self.conv_out = EdgePaddedConv2D(self.out_channels, kernel_initializer="zeros",
                                          name="conv_out", **sub)
@@ -154,20 +155,17 @@ class CouplingNetwork(keras.layers.Layer):
             out = self.call_unfused(x)
             return out if output_order is None else tf.gather(out, output_order, axis=-1)
         scale_in = tf.exp(self.norm_in.log_scale)
-        h = convolve_padded(x, self.conv_in.kernel * scale_in, self.conv_in.edge_kernel * scale_in)
+        h = convolve_padded(x, self.conv_in.kernel * scale_in)
         h = tf.nn.relu(tf.nn.bias_add(h, self.norm_in.bias * scale_in))
         scale_hidden = tf.exp(self.norm_hidden.log_scale)
         h = tf.nn.conv2d(h, (self.hidden.kernel * scale_hidden)[None, None], 1, "VALID")
         h = self._activate(tf.nn.bias_add(h, self.norm_hidden.bias * scale_hidden))
         scale_out = tf.exp(self.norm_out.log_scale)
-        kernel = self.conv_out.kernel * scale_out
-        edge_kernel = self.conv_out.edge_kernel * scale_out
-        bias = self.norm_out.bias * scale_out
+        kernel, bias = self.conv_out.kernel * scale_out, self.norm_out.bias * scale_out
         if output_order is not None:
             kernel = tf.gather(kernel, output_order, axis=-1)
-            edge_kernel = tf.gather(edge_kernel, output_order, axis=-1)
             bias = tf.gather(bias, output_order)
-        return convolve_same(h, kernel, edge_kernel) + bias
+        return convolve_same(h, kernel) + bias
 
     def get_config(self):
         return {**super().get_config(), "out_channels": self.out_channels, "width": self.width,
