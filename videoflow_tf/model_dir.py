@@ -1,0 +1,144 @@
+"""The folder of a training run, and loading a trained model from it.
+
+    MODEL_DIR/config.json      the resolved VideoFlowConfig (`config.to_json()`)
+    MODEL_DIR/training.json    data settings of the run: `data_seed` (fixed for the run) and
+                               `data_dir` (where the TFDS data was; the other commands'
+                               default)
+    MODEL_DIR/checkpoints/     tf.train.CheckpointManager checkpoints `ckpt-<step>`
+    MODEL_DIR/logs/train/      TensorBoard summaries
+
+A checkpoint holds the model's weights (as a list in `model.weights` order, which the
+config fixes) and the optimizer, whose `iterations` is the training step.
+"""
+import json
+import os
+
+import tensorflow as tf
+
+from videoflow_tf.config import VideoFlowConfig
+from videoflow_tf.model import VideoFlow
+from videoflow_tf.usage import UsageError
+
+CONFIG_FILE = "config.json"
+TRAINING_FILE = "training.json"
+CHECKPOINT_DIR = "checkpoints"
+LOG_DIR = os.path.join("logs", "train")
+FIXED_SETTINGS = ("data_seed",)  # settings a resumed run must share with the first one
+
+
+def make_checkpoint(model, optimizer=None):
+    """A tf.train.Checkpoint of the model's weights (and the optimizer, if given).
+
+    The weights are tracked as a list because Keras 3 layers kept in Python lists (the
+    flow's levels, the prior's levels) are invisible to TensorFlow's object tracking.
+    """
+    if optimizer is None:
+        return tf.train.Checkpoint(weights=list(model.weights))
+    return tf.train.Checkpoint(weights=list(model.weights), optimizer=optimizer)
+
+
+def checkpoint_manager(model_dir, checkpoint, max_to_keep=3):
+    return tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR),
+                                      max_to_keep=max_to_keep)
+
+
+def checkpoint_step(path):
+    """The training step of checkpoint `path` (`.../ckpt-<step>`)."""
+    return int(path.rsplit("-", 1)[1])
+
+
+def start_run(model_dir, config, settings):
+    """Creates `model_dir` with the run's config and settings, or checks that an existing
+    run used the same config and FIXED_SETTINGS (else UsageError naming the differences)."""
+    config_path = os.path.join(model_dir, CONFIG_FILE)
+    if os.path.exists(config_path):
+        stored = read_config(model_dir)
+        stored_settings = read_settings(model_dir)
+        differences = [f"{name}: {value!r} in the run, {getattr(config, name)!r} now"
+                       for name, value in stored.to_dict().items()
+                       if getattr(config, name) != value]
+        differences += [f"{name}: {stored_settings.get(name)!r} in the run, "
+                        f"{settings[name]!r} now" for name in FIXED_SETTINGS
+                        if stored_settings.get(name) != settings[name]]
+        if differences:
+            raise UsageError(f"{model_dir} holds a run with another configuration ("
+                             f"{'; '.join(differences)}); resume it with the same settings "
+                             "or train in a new --model-dir")
+        _write_json(os.path.join(model_dir, TRAINING_FILE), {**stored_settings, **settings})
+        return
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+        _write_text(config_path, config.to_json())
+        _write_json(os.path.join(model_dir, TRAINING_FILE), settings)
+    except OSError as error:
+        raise UsageError(f"cannot write the model directory {model_dir!r}: "
+                         f"{error.strerror}") from None
+
+
+def read_config(model_dir):
+    """The VideoFlowConfig of the run in `model_dir` (UsageError if there is none)."""
+    if not os.path.isdir(model_dir):
+        raise UsageError(f"model directory {model_dir!r} does not exist")
+    path = os.path.join(model_dir, CONFIG_FILE)
+    if not os.path.isfile(path):
+        raise UsageError(f"{model_dir!r} is not a training model directory: it has no "
+                         f"{CONFIG_FILE} (train one with `videoflow-tf train`)")
+    try:
+        with open(path, encoding="utf-8") as file:
+            return VideoFlowConfig.from_json(file.read())
+    except ValueError as error:
+        raise UsageError(f"{path} is not a valid VideoFlow config: {error}") from None
+
+
+def read_settings(model_dir):
+    """The run's settings dict ({} when the run has none recorded)."""
+    path = os.path.join(model_dir, TRAINING_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+def load_model(model_dir):
+    """(model, step): the VideoFlow of `model_dir` with its latest checkpoint's weights."""
+    config = read_config(model_dir)
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
+    if latest is None:
+        raise UsageError(f"{model_dir!r} has no checkpoint yet (in "
+                         f"{os.path.join(model_dir, CHECKPOINT_DIR)})")
+    model = VideoFlow(config)
+    restore(make_checkpoint(model), latest, model, partial=True)
+    return model, checkpoint_step(latest)
+
+
+def restore(checkpoint, path, model, partial=False):
+    """Restores `checkpoint` (of `model`) from `path`; UsageError if they do not match (a
+    checkpoint written by another version of the model code, say). With `partial`,
+    objects the checkpoint has beyond `checkpoint`'s (the optimizer) are ignored."""
+    saved = [name for name, _ in tf.train.list_variables(path) if name.startswith("weights/")]
+    problem = None
+    if len(saved) != len(model.weights):
+        problem = f"it has {len(saved)} weights, the model {len(model.weights)}"
+    else:
+        try:
+            status = checkpoint.restore(path)
+            if partial:
+                status.expect_partial()
+            status.assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
+            problem = str(error).strip().splitlines()[-1]
+    if problem:
+        raise UsageError(f"checkpoint {path} does not fit the model of its config.json "
+                         f"({problem}); was it written by another version of videoflow-tf?")
+
+
+def _write_json(path, values):
+    _write_text(path, json.dumps(values, indent=2, sort_keys=True))
+
+
+def _write_text(path, text):
+    """Writes whole or not at all (a run killed mid-write leaves the old file)."""
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as file:
+        file.write(text + "\n")
+    os.replace(temporary, path)

@@ -1,0 +1,308 @@
+"""`videoflow-tf train`: train VideoFlow with Keras `fit`, checkpointing as it goes, and
+resume after a crash or a kill from the last checkpoint.
+
+From Python: `vf.train.train(config, dataset, model_dir, steps, ...)`.
+
+Resuming. A checkpoint (tf.train.CheckpointManager, every `checkpoint_every` seconds and/or
+`checkpoint_every_steps` steps, and at the end) holds the weights and the optimizer, so the
+step count `optimizer.iterations` and with it the learning-rate schedule continue. The data
+order continues too: the training pipeline is a deterministic function of `data_seed`, and a
+resumed run rebuilds it and skips the batches the restored step had consumed (one per step).
+Skipping replays the input pipeline without running the model (about 300 shapes_cpu batches
+a second on 2 cores, a minute per 20,000 steps); in exchange every run, killed or not, sees
+exactly the same batches in the same order. A run killed between checkpoints loses only the
+steps since the last one.
+
+Numerical safety: an update whose loss or gradients are not finite is never applied, and
+`StopOnNonFiniteLoss` stops training at that step; the final checkpoint then holds the
+weights of the last good step.
+
+TensorBoard (`MODEL_DIR/logs/train`): `bpp` (mean over the last `summary_every` steps),
+`learning_rate`, and `samples`, futures sampled from fixed test contexts (context frames
+framed in orange) every `sample_every` steps and at the end.
+"""
+import dataclasses
+import math
+import os
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+
+from videoflow_tf import data, model_dir as run_dir, visualize
+from videoflow_tf.callbacks import StopOnNonFiniteLoss
+from videoflow_tf.config import CONFIG_NAMES
+from videoflow_tf.model import VideoFlow
+from videoflow_tf.optim import make_optimizer
+from videoflow_tf.usage import (UsageError, check_dataset, non_negative, positive,
+                                resolve_config)
+from videoflow_tf.videos import load_videos
+
+NUM_SUMMARY_VIDEOS = 4
+
+
+def add_arguments(parser):
+    parser.add_argument("--config", metavar="NAME",
+                        help=f"named configuration, one of {', '.join(CONFIG_NAMES)} "
+                        "(default when resuming: the run's own)")
+    parser.add_argument("--dataset", metavar="NAME",
+                        help="TFDS dataset: stochastic_shapes, stochastic_shapes/black or "
+                        "bair_action_free (default: the config's); prepared if needed")
+    parser.add_argument("--model-dir", required=True, metavar="DIR",
+                        help="folder of the run: config, checkpoints and TensorBoard logs; "
+                        "training in an existing run resumes it")
+    parser.add_argument("--steps", type=positive(int), default=10000, metavar="N",
+                        help="total number of training steps; a resumed run continues up "
+                        "to it (default: %(default)s)")
+    parser.add_argument("--batch-size", type=positive(int), metavar="B",
+                        help="videos per step (default: the config's batch_size)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="TFDS data directory (default: TFDS's, ~/tensorflow_datasets)")
+    parser.add_argument("--set", action="extend", nargs="+", default=[],
+                        metavar="FIELD=VALUE",
+                        help="override config fields, e.g. --set learning_rate=1e-4 "
+                        "num_steps=8")
+    parser.add_argument("--data-seed", type=int, default=0, metavar="S",
+                        help="seed of the training data order (default: %(default)s)")
+    parser.add_argument("--checkpoint-every", type=positive(float), default=300.0,
+                        metavar="SECONDS",
+                        help="write a checkpoint after a step when this many seconds "
+                        "passed since the last one (default: %(default)s)")
+    parser.add_argument("--checkpoint-every-steps", type=positive(int), metavar="N",
+                        help="also write a checkpoint every N steps")
+    parser.add_argument("--keep-checkpoints", type=positive(int), default=3, metavar="K",
+                        help="checkpoints kept (default: %(default)s)")
+    parser.add_argument("--steps-per-epoch", type=positive(int), default=500, metavar="N",
+                        help="steps per Keras epoch: one progress bar or log line each "
+                        "(default: %(default)s)")
+    parser.add_argument("--summary-every", type=positive(int), default=100, metavar="N",
+                        help="TensorBoard bpp and learning rate every N steps "
+                        "(default: %(default)s)")
+    parser.add_argument("--sample-every", type=non_negative(int), default=1000, metavar="N",
+                        help="TensorBoard sampled videos every N steps and at the end; "
+                        "0: never (default: %(default)s)")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2),
+                        help="Keras fit verbosity: 1 progress bar, 2 one line per epoch "
+                        "(default: 1 on a terminal, else 2)")
+
+
+def run(args):
+    if args.config is None:
+        if not os.path.isfile(os.path.join(args.model_dir, run_dir.CONFIG_FILE)):
+            raise UsageError("--config is required to start a new run in "
+                             f"{args.model_dir!r}")
+        base = run_dir.read_config(args.model_dir)
+        config = resolve_config(base=base, assignments=args.set, batch_size=args.batch_size)
+    else:
+        config = resolve_config(args.config, assignments=args.set, batch_size=args.batch_size)
+    result = train(config, args.dataset, args.model_dir, args.steps, data_dir=args.data_dir,
+                   data_seed=args.data_seed, checkpoint_every=args.checkpoint_every,
+                   checkpoint_every_steps=args.checkpoint_every_steps,
+                   keep_checkpoints=args.keep_checkpoints,
+                   steps_per_epoch=args.steps_per_epoch, summary_every=args.summary_every,
+                   sample_every=args.sample_every, verbose=args.verbose)
+    if result.bad_step is not None:
+        print(f"videoflow-tf train: the loss was not finite at step {result.bad_step}; "
+              f"{result.checkpoint} holds the last good weights (step {result.step})",
+              file=sys.stderr)
+        return 1
+    print(f"Trained to step {result.step}: {result.checkpoint}")
+    return 0
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train` did: the trained model, its step, the step whose loss was not finite
+    (None if none), the last checkpoint's path and Keras's History."""
+    model: VideoFlow
+    step: int
+    bad_step: int | None
+    checkpoint: str | None
+    history: keras.callbacks.History | None
+
+
+def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
+          checkpoint_every=300.0, checkpoint_every_steps=None, keep_checkpoints=3,
+          steps_per_epoch=500, summary_every=100, sample_every=1000, verbose=None,
+          callbacks=()):
+    """Trains `config` on `dataset` (a TFDS name; None: config.dataset) in `model_dir` up to
+    `steps` steps in total, resuming the run found there. Returns a TrainResult.
+
+    A `model_dir` holding a run of another config or data_seed raises UsageError (a
+    ValueError). `callbacks` are extra Keras callbacks for `fit`. See the module docstring
+    for checkpoints, resuming and TensorBoard.
+    """
+    if dataset is not None:
+        config = resolve_config(base=config, dataset=check_dataset(dataset))
+    check_dataset(config.dataset)
+    data_dir = os.path.abspath(data_dir) if data_dir else None
+    run_dir.start_run(model_dir, config, {"data_seed": data_seed, "data_dir": data_dir})
+    model, manager, train_data, step = setup_training(config, model_dir, data_dir, data_seed,
+                                                      keep_checkpoints)
+    if step >= steps:
+        print(f"{model_dir} is already trained to step {step} (asked: {steps}).")
+        return TrainResult(model, step, None, manager.latest_checkpoint, None)
+    if step:
+        print(f"Resuming {model_dir} at step {step} of {steps} from "
+              f"{manager.latest_checkpoint}; skipping the {step} batches already used.")
+
+    stop_on_nan = StopOnNonFiniteLoss()
+    all_callbacks = [stop_on_nan, StopAtStep(steps),
+                     PeriodicCheckpoint(manager, checkpoint_every, checkpoint_every_steps)]
+    if summary_every or sample_every:
+        contexts = None
+        if sample_every:
+            contexts = load_videos(config, "test", NUM_SUMMARY_VIDEOS, data_dir)[
+                :, :config.num_context_frames]
+        all_callbacks.append(TrainingSummaries(
+            os.path.join(model_dir, run_dir.LOG_DIR), summary_every, sample_every, contexts))
+    if verbose is None:
+        verbose = 1 if sys.stdout.isatty() else 2
+    try:
+        history = model.fit(train_data, epochs=math.ceil(steps / steps_per_epoch),
+                            initial_epoch=step // steps_per_epoch,
+                            steps_per_epoch=steps_per_epoch, verbose=verbose,
+                            callbacks=all_callbacks + list(callbacks))
+    except KeyboardInterrupt:
+        _save(manager, model)
+        raise
+    checkpoint = _save(manager, model)
+    return TrainResult(model, int(model.optimizer.iterations.numpy()), stop_on_nan.bad_step,
+                       checkpoint, history)
+
+
+def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints):
+    """(model, checkpoint manager, training dataset, step): the model and its optimizer,
+    restored from the latest checkpoint of `model_dir` if any, and the training batches
+    continuing after the `step` batches that the restored run had used."""
+    model = VideoFlow(config)
+    model.compile(optimizer=make_optimizer(config))
+    model.optimizer.build(model.trainable_variables)
+    manager = run_dir.checkpoint_manager(
+        model_dir, run_dir.make_checkpoint(model, model.optimizer), keep_checkpoints)
+    step = 0
+    if manager.latest_checkpoint:
+        run_dir.restore(manager.checkpoint, manager.latest_checkpoint, model)
+        step = int(model.optimizer.iterations.numpy())
+    train_data = data.make_dataset(config.dataset, "train", config, config.batch_size,
+                                   training=True, data_dir=data_dir, seed=data_seed)
+    return model, manager, train_data.skip(step), step
+
+
+def _save(manager, model):
+    """Checkpoints the current step unless its checkpoint exists; returns the latest path."""
+    step = int(model.optimizer.iterations.numpy())
+    latest = manager.latest_checkpoint
+    if latest is None or run_dir.checkpoint_step(latest) != step:
+        latest = manager.save(checkpoint_number=step)
+    return latest
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Stops `fit` once the optimizer has made `steps` updates in total."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) >= self.steps:
+            self.model.stop_training = True
+
+
+class PeriodicCheckpoint(keras.callbacks.Callback):
+    """Saves `manager`'s checkpoint, numbered by step, after any step that ends
+    `every_seconds` or more after the last save, and after every `every_steps`-th step."""
+
+    def __init__(self, manager, every_seconds=None, every_steps=None):
+        super().__init__()
+        self.manager, self.every_seconds, self.every_steps = manager, every_seconds, every_steps
+
+    def on_train_begin(self, logs=None):
+        self._last_save = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        due_by_time = (self.every_seconds is not None
+                       and time.monotonic() - self._last_save >= self.every_seconds)
+        due_by_step = self.every_steps is not None and step % self.every_steps == 0
+        if due_by_time or due_by_step:
+            self.manager.save(checkpoint_number=step)
+            self._last_save = time.monotonic()
+
+
+class TrainingSummaries(keras.callbacks.Callback):
+    """TensorBoard summaries, by global step (so a resumed run continues its curves).
+
+    Every `summary_every` steps: `bpp`, the mean training bits per pixel of those steps,
+    and `learning_rate`. Every `sample_every` steps (0: never) and at the end: `samples`,
+    one image per context of `contexts` (uint8 [N, context frames, H, W, 3]) with
+    `num_target_frames` sampled frames after it (temperature from the config, fixed seed).
+    """
+
+    def __init__(self, log_dir, summary_every, sample_every=0, contexts=None):
+        super().__init__()
+        self.log_dir, self.summary_every, self.sample_every = log_dir, summary_every, sample_every
+        self.contexts = contexts
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(self.log_dir)
+        self._bpp_sum, self._bpp_count, self._previous_mean = 0.0, 0, 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        # logs["bpp"] is the running mean over the epoch's batches so far.
+        mean = float((logs or {}).get("bpp", math.nan))
+        previous = self._previous_mean if batch else 0.0
+        self._bpp_sum += (batch + 1) * mean - batch * previous
+        self._bpp_count += 1
+        self._previous_mean = mean
+        if self.summary_every and step % self.summary_every == 0:
+            with self._writer.as_default(step=step):
+                write_scalar("bpp", self._bpp_sum / self._bpp_count)
+                write_scalar("learning_rate", float(self.model.optimizer.learning_rate))
+            self._bpp_sum, self._bpp_count = 0.0, 0
+        if self.sample_every and step % self.sample_every == 0:
+            self._write_samples(step)
+
+    def on_train_end(self, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if self.sample_every and step % self.sample_every:
+            self._write_samples(step)
+        self._writer.flush()
+
+    def _write_samples(self, step):
+        config = self.model.config
+        samples = self.model.sample(self.contexts, config.num_target_frames, seed=0).numpy()
+        videos = np.concatenate([self.contexts, samples], axis=1)
+        strips = [visualize.strip(video[None], config.num_context_frames,
+                                  visualize.default_scale(config.image_size) // 2 or 1)
+                  for video in videos]
+        with self._writer.as_default(step=step):
+            write_images("samples", strips)
+        self._writer.flush()
+
+
+# tf.summary.scalar and tf.summary.image live in the tensorboard package, which only
+# viewing the logs needs; these write the same records with TensorFlow alone.
+
+def _metadata(plugin_name):
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name))
+
+
+def write_scalar(tag, value):
+    """A TensorBoard scalar at the default writer's step."""
+    tf.summary.write(tag, tf.constant(value, tf.float32), metadata=_metadata("scalars"))
+
+
+def write_images(tag, images):
+    """TensorBoard images (uint8 [H, W, 3] each, all the same size) at the default
+    writer's step: the images plugin's [width, height, PNG, ...] string tensor."""
+    height, width = images[0].shape[:2]
+    pngs = [tf.io.encode_png(image) for image in images]
+    tensor = tf.stack([tf.as_string(width), tf.as_string(height)] + pngs)
+    tf.summary.write(tag, tensor, metadata=_metadata("images"))
