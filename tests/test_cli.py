@@ -1,0 +1,326 @@
+"""The `videoflow-tf` command line end to end on the `tiny` config and a small
+stochastic-shapes dataset (32 training and 8 test videos, built once per session).
+
+Commands run in-process through `cli.main`; subprocesses only for the console script and
+for the run that is killed with SIGKILL and resumed.
+"""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from unittest import mock
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import videoflow_tf as vf
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from videoflow_tf import cli, model_dir as run_dir, train as train_lib, visualize
+from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder as shapes
+from videoflow_tf.temperature_sweep import MAX_PSNR, frame_scores
+
+SPLIT_SIZES = {"train": 32, "test": 8}
+TINY = vf.get_config("tiny")  # 8x8 frames, 2 context + 2 target frames
+CONTEXT = TINY.num_context_frames
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("tfds"))
+    with mock.patch.object(shapes.Builder, "SPLIT_SIZES", SPLIT_SIZES):
+        tfds.builder("stochastic_shapes", data_dir=path).download_and_prepare()
+    return path
+
+
+def train_args(model_dir, data_dir, steps, *extra):
+    return ["train", "--config", "tiny", "--model-dir", str(model_dir), "--data-dir", data_dir,
+            "--steps", str(steps), "--steps-per-epoch", "3", "--sample-every", "0",
+            "--verbose", "2", *extra]
+
+
+@pytest.fixture(scope="module")
+def run(data_dir, tmp_path_factory):
+    """A tiny run trained for 6 steps, checkpointed every 3, sampled every 3."""
+    model_dir = tmp_path_factory.mktemp("run") / "tiny"
+    args = train_args(model_dir, data_dir, 6, "--checkpoint-every-steps", "3",
+                      "--summary-every", "2")
+    args[args.index("--sample-every") + 1] = "3"
+    assert cli.main(args) == 0
+    return str(model_dir)
+
+
+def copy_run(run, tmp_path):
+    shutil.copytree(run, tmp_path / "copy")
+    return str(tmp_path / "copy")
+
+
+def events(model_dir):
+    """{tag: {step: value}} of the run's TensorBoard logs."""
+    found = {}
+    for path in glob.glob(os.path.join(model_dir, run_dir.LOG_DIR, "events.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                found.setdefault(value.tag, {})[event.step] = (
+                    value.metadata.plugin_data.plugin_name, tf.make_ndarray(value.tensor))
+    return found
+
+
+def test_train_writes_the_config_checkpoints_and_tensorboard_logs(run):
+    assert run_dir.read_config(run) == TINY
+    assert run_dir.read_settings(run)["data_seed"] == 0
+    steps = sorted(run_dir.checkpoint_step(path) for path in
+                   tf.train.get_checkpoint_state(os.path.join(run, "checkpoints"))
+                   .all_model_checkpoint_paths)
+    assert steps == [3, 6]
+    logged = events(run)
+    assert sorted(logged["bpp"]) == [2, 4, 6]
+    assert all(plugin == "scalars" and np.isfinite(value) and value > 0
+               for plugin, value in logged["bpp"].values())
+    schedule = vf.optim.LinearWarmup(TINY.learning_rate, TINY.warmup_steps)
+    for step, (_, value) in logged["learning_rate"].items():
+        np.testing.assert_allclose(value, float(schedule(step)), rtol=1e-6)
+    assert sorted(logged["samples"]) == [3, 6]
+    plugin, tensor = logged["samples"][6]
+    assert plugin == "images" and len(tensor) == 2 + train_lib.NUM_SUMMARY_VIDEOS
+    width, height = int(tensor[0]), int(tensor[1])
+    image = tf.io.decode_png(tensor[2]).numpy()
+    assert image.shape == (height, width, 3)
+
+
+def test_a_second_run_resumes_to_the_requested_total_with_the_data_continuing(
+        run, data_dir, tmp_path, capsys):
+    model_dir = copy_run(run, tmp_path)
+    assert cli.main(train_args(model_dir, data_dir, 8)) == 0
+    assert "at step 6 of 8" in capsys.readouterr().out
+    model, step = run_dir.load_model(model_dir)
+    assert step == 8
+
+    # Data order: a restored run's batches are those after the ones its steps used.
+    _, _, dataset, step = train_lib.setup_training(TINY, model_dir, data_dir, 0, 3)
+    assert step == 8
+    fresh = vf.data.make_dataset("stochastic_shapes", "train", TINY, TINY.batch_size,
+                                 training=True, data_dir=data_dir, seed=0)
+    np.testing.assert_array_equal(np.stack(list(tfds.as_numpy(dataset.take(2)))),
+                                  np.stack(list(tfds.as_numpy(fresh.skip(8).take(2)))))
+
+
+def test_a_run_killed_mid_training_resumes_from_its_checkpoint(data_dir, tmp_path, capsys):
+    model_dir = tmp_path / "killed"
+    args = train_args(model_dir, data_dir, 30, "--checkpoint-every-steps", "2")
+    script = shutil.which("videoflow-tf")
+    assert script, "the videoflow-tf console script is not installed"
+    process = subprocess.Popen([script] + args, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    deadline = time.monotonic() + 120
+    while tf.train.latest_checkpoint(checkpoints) is None:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = run_dir.checkpoint_step(tf.train.latest_checkpoint(checkpoints))
+    assert 2 <= killed_at < 30
+
+    assert cli.main(args) == 0
+    assert f"at step {killed_at} of 30" in capsys.readouterr().out
+    _, step = run_dir.load_model(str(model_dir))
+    assert step == 30
+
+
+def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_good_weights(
+        data_dir, tmp_path, capsys):
+    model_dir = str(tmp_path / "nan")
+    # An absurd learning rate makes the first update overflow the weights.
+    assert cli.main(train_args(model_dir, data_dir, 20, "--set", "learning_rate=1e30")) == 1
+    error = capsys.readouterr().err.strip()
+    assert "the loss was not finite at step 2" in error and "(step 1)" in error
+    model, step = run_dir.load_model(model_dir)
+    assert step == 1
+    assert all(np.all(np.isfinite(w.numpy())) for w in model.weights
+               if w.dtype.startswith("float"))
+
+
+def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir, tmp_path):
+    out = tmp_path / "eval.json"
+    assert cli.main(["evaluate", "--model-dir", run, "--out", str(out), "--batch-size", "3",
+                     "--motion-videos", "5", "--seed", "7"]) == 0
+    results = json.loads(out.read_text())
+    assert results["step"] == 6 and results["num_videos"] == SPLIT_SIZES["test"]
+    model, _ = run_dir.load_model(run)
+    videos = vf.data.make_dataset("stochastic_shapes", "test", TINY, 8, training=False,
+                                  data_dir=data_dir)
+    expected = model.bits_per_pixel(next(iter(videos)), seed=7, per_frame=True).numpy()
+    np.testing.assert_allclose(results["bpp_per_frame"], expected.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(results["bpp"], expected.mean(), rtol=1e-5)
+    motion = results["motion"]
+    assert motion["num_videos"] == 5 and motion["num_frames"] == 5 - CONTEXT
+    assert sum(motion["direction_counts"].values()) == motion["consistent"]
+
+
+def test_sample_writes_a_gif_grid_with_context_frames_marked_and_a_png_strip(run, tmp_path):
+    out = tmp_path / "samples.gif"
+    assert cli.main(["sample", "--model", run, "--out", str(out), "--num-contexts", "2",
+                     "--samples-per-context", "3", "--num-frames", "4"]) == 0
+    gif = Image.open(out)
+    assert gif.n_frames == CONTEXT + 4
+    scale = visualize.default_scale(TINY.image_size)
+    tile = TINY.image_size * scale + 2 * scale  # frame plus its border
+    assert gif.size == (3 * tile + 2 * 2, 2 * tile + 2)  # 3 columns, 2 rows, 2-pixel gaps
+    for index, colour in [(0, visualize.CONTEXT_COLOUR), (CONTEXT, visualize.GENERATED_COLOUR)]:
+        gif.seek(index)
+        np.testing.assert_allclose(np.asarray(gif.convert("RGB"))[0, 0], colour, atol=8)
+    strip = Image.open(tmp_path / "samples.png")
+    small = TINY.image_size * (scale // 2) + 2 * (scale // 2)
+    assert strip.size == ((CONTEXT + 4) * (small + 2) - 2, 6 * (small + 2) - 2)
+
+
+def test_sample_is_reproducible_with_a_seed(run, tmp_path):
+    frames = []
+    for name, seed in [("a", "3"), ("b", "3"), ("c", "4")]:
+        out = tmp_path / f"{name}.gif"
+        assert cli.main(["sample", "--model", run, "--out", str(out), "--num-contexts", "1",
+                         "--samples-per-context", "2", "--seed", seed]) == 0
+        frames.append(np.asarray(Image.open(tmp_path / f"{name}.png")))
+    np.testing.assert_array_equal(frames[0], frames[1])
+    assert not np.array_equal(frames[0], frames[2])
+
+
+def test_order_scores_every_later_frame_right_after_the_context(run, data_dir, tmp_path):
+    out = tmp_path / "order.json"
+    assert cli.main(["order", "--model-dir", run, "--out", str(out), "--num-videos", "5",
+                     "--batch-size", "2"]) == 0
+    results = json.loads(out.read_text())
+    assert results["frames"] == list(range(CONTEXT, 5)) and results["num_videos"] == 5
+    model, _ = run_dir.load_model(run)
+    videos = vf.videos.load_videos(TINY, "test", 5, data_dir, num_frames=5)
+    for index, frame in enumerate(results["frames"]):
+        clips = np.concatenate([videos[:, :CONTEXT], videos[:, frame:frame + 1]], axis=1)
+        np.testing.assert_allclose(results["bpp"][index],
+                                   model.bits_per_pixel(clips, seed=0).numpy().mean(),
+                                   rtol=1e-5)
+    assert Image.open(tmp_path / "order.png").size[0] > 0
+
+
+def test_interpolation_starts_and_ends_at_the_two_videos(run, data_dir, tmp_path):
+    out = tmp_path / "interpolation.gif"
+    assert cli.main(["interpolate", "--model-dir", run, "--out", str(out), "--videos", "2",
+                     "5", "--steps", "3"]) == 0
+    frames = CONTEXT + TINY.num_target_frames
+    assert Image.open(out).n_frames == frames
+    videos = vf.videos.load_videos(TINY, "test", 6, data_dir)
+    scale = max(1, visualize.default_scale(TINY.image_size) // 2)
+    rows = np.asarray(Image.open(tmp_path / "interpolation.png"))
+    expected = visualize.strip(videos[[2, 5]], 0, scale)
+    height = (expected.shape[0] - 2) // 2
+    np.testing.assert_array_equal(rows[:height], expected[:height])  # weight 0: video 2
+    np.testing.assert_array_equal(rows[-height:], expected[-height:])  # weight 1: video 5
+
+
+def test_temperature_sweep_reports_best_of_n_for_every_temperature(run, tmp_path):
+    out = tmp_path / "sweep.json"
+    assert cli.main(["temperature-sweep", "--model-dir", run, "--out", str(out),
+                     "--temperatures", "0", "1", "--num-samples", "3", "--num-videos", "4",
+                     "--batch-size", "5"]) == 0
+    results = json.loads(out.read_text())
+    assert results["temperatures"] == [0.0, 1.0] and results["num_samples"] == 3
+    assert all(0 < psnr <= MAX_PSNR for psnr in results["psnr"])
+    assert all(-1 <= ssim <= 1 for ssim in results["ssim"])
+    assert Image.open(tmp_path / "sweep.png").size[0] > 0
+
+
+def test_frame_scores_are_psnr_and_ssim_averaged_over_frames():
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (2, 3, 16, 16, 3), np.uint8)
+    noisy = np.clip(real.astype(int) + rng.integers(-20, 21, real.shape), 0, 255).astype(np.uint8)
+    psnr, ssim = frame_scores(real, noisy)
+    mse = ((real.astype(float) - noisy) ** 2).mean(axis=(2, 3, 4))
+    np.testing.assert_allclose(psnr, (10 * np.log10(255 ** 2 / mse)).mean(axis=1), rtol=1e-4)
+    assert np.all(ssim < 1)
+    psnr, ssim = frame_scores(real, real)
+    np.testing.assert_array_equal(psnr, [MAX_PSNR, MAX_PSNR])
+    np.testing.assert_allclose(ssim, [1.0, 1.0], rtol=1e-6)
+
+
+# ------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--config", "nope", "--model-dir", "{tmp}/r"], "unknown config 'nope'"),
+    (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--set", "nope=1"],
+     "unknown config field 'nope'"),
+    (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--set", "learning_rate"],
+     "--set expects field=value"),
+    (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--set", "num_steps=two"],
+     "--set num_steps=two: expected an integer"),
+    (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--set", "coupling=cubic"],
+     "invalid VideoFlowConfig.coupling = 'cubic'"),
+    (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--dataset", "mnist"],
+     "unknown dataset 'mnist'"),
+    (["train", "--model-dir", "{tmp}/r"], "--config is required to start a new run"),
+    (["train", "--config", "tiny"], "the following arguments are required: --model-dir"),
+    (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--steps", "0"],
+     "argument --steps: invalid positive int value: '0'"),
+    (["train", "--config", "tiny", "--model-dir", "{tmp}/file/r"],
+     "cannot write the model directory"),
+    (["evaluate", "--model-dir", "{tmp}/missing"], "model directory '{tmp}/missing' does not "
+     "exist"),
+    (["evaluate", "--model-dir", "{tmp}"], "is not a training model directory"),
+    (["sample", "--model", "{tmp}/missing", "--out", "{tmp}/s.gif"], "does not exist"),
+    (["sample", "--model", "{tmp}", "--out", "{tmp}/s.gif"],
+     "is neither a training run folder"),
+    (["sample", "--out", "{tmp}/samples.txt"], "must end with .gif"),
+    (["sample", "--out", "{tmp}/missing/samples.gif"], "folder '{tmp}/missing' does not exist"),
+    (["sample", "--out", "{tmp}/s.gif", "--temperature", "-1"],
+     "argument --temperature: invalid non-negative float value: '-1'"),
+    (["fly"], "argument COMMAND: invalid choice: 'fly'"),
+])
+def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in args]
+    assert cli.main(args) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1, error
+    assert message.replace("{tmp}", str(tmp_path)) in error
+    assert error.startswith("videoflow-tf")
+
+
+def test_resuming_with_another_config_is_refused(run, data_dir, tmp_path, capsys):
+    model_dir = copy_run(run, tmp_path)
+    args = train_args(model_dir, data_dir, 9, "--set", "num_steps=3")
+    assert cli.main(args) == 2
+    error = capsys.readouterr().err
+    assert "holds a run with another configuration (num_steps: 2 in the run, 3 now)" in error
+    assert cli.main(train_args(model_dir, data_dir, 9, "--data-seed", "1")) == 2
+    assert "data_seed: 0 in the run, 1 now" in capsys.readouterr().err
+    assert run_dir.read_config(model_dir) == TINY  # untouched
+
+
+def test_unreadable_checkpoint_is_a_usage_error(run, tmp_path, capsys):
+    model_dir = copy_run(run, tmp_path)
+    config = run_dir.read_config(model_dir).replace(num_steps=3)  # a model of other shapes
+    (tmp_path / "copy" / "config.json").write_text(config.to_json())
+    assert cli.main(["evaluate", "--model-dir", model_dir]) == 2
+    assert "does not fit the model of its config.json" in capsys.readouterr().err
+
+
+def test_console_script_documents_every_command():
+    script = shutil.which("videoflow-tf")
+    assert script, "the videoflow-tf console script is not installed"
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    for command in cli.COMMANDS:
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
+def test_every_option_has_help(command):
+    parser = cli.build_parser()
+    subparser = parser._subparsers._group_actions[0].choices[command]
+    for action in subparser._actions:
+        assert action.help, f"{command} {action.option_strings} has no help"
