@@ -12,6 +12,7 @@ context; every later frame is scored given all frames before it.
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from videoflow_tf.bijectors.actnorm import data_dependent_init
@@ -159,7 +160,8 @@ class VideoFlow(keras.Model):
     def log_prob(self, video, seed=None):
         """log p(frames after the first num_context_frames | the frames before each) in
         nats, [B], for uint8 `video` [B, T, H, W, 3] of any length T > num_context_frames.
-        `seed` (int or int32 [2]) fixes the dequantisation noise."""
+        `seed` (int or int32 [2]) fixes the dequantisation noise, the same for every video,
+        so a video's result does not depend on the batch it is in."""
         first = self.config.num_context_frames
         video = self._check_videos(video, "video", first + 1)
         return tf.reduce_sum(self._frame_log_likelihoods(video, first, seed), axis=-1)
@@ -236,22 +238,24 @@ class VideoFlow(keras.Model):
         Each frame: z_top from its prior, then the flow runs in reverse level by level, each
         level's latent drawn from its prior given the level's past latents and the coarser
         levels; the new latents join the history. Every prior's sigma is scaled by
-        `temperature` (None: config.temperature; 0: the means). A tf.while_loop carries a
-        fixed-size history of num_cond_latents frames, so only the output grows with
-        num_frames. Random draws are stateless: the same `seed` (int or int32 [2]) gives the
-        same frames, eager or traced.
+        `temperature`, a number or one per video [B] (None: config.temperature; 0: the
+        means). A tf.while_loop carries a fixed-size history of num_cond_latents frames, so
+        only the output grows with num_frames.
+
+        Random draws are stateless and every video has its own random stream: `seed` is an
+        int from which the B streams derive, or one integer per video [B]
+        (video b's stream depends on seed[b] alone, so a video sampled alone or in any
+        batch, at any position, gives the same frames). None: a fresh random seed. The same
+        seed gives the same frames, eager or traced.
         """
         config = self.config
         context = self._check_videos(context, "context", config.num_context_frames)
-        temperature = config.temperature if temperature is None else temperature
-        static_temperature = tf.get_static_value(temperature)
-        if static_temperature is not None and not static_temperature >= 0:
-            raise ValueError(f"temperature must be >= 0; got {static_temperature}")
         static_frames = tf.get_static_value(num_frames)
         if static_frames is not None and not static_frames >= 1:
             raise ValueError(f"num_frames must be >= 1; got {static_frames}")
-        seed = _seed_tensor(seed)
-        temperature = tf.cast(temperature, tf.float32)
+        temperature = self._check_temperature(
+            config.temperature if temperature is None else temperature, context)
+        row_seeds = _row_seeds(seed, context)
         num_cond = config.num_cond_latents
 
         latents, _, _ = self._encode_frames(self._to_flow_input(context, None, False))
@@ -260,7 +264,6 @@ class VideoFlow(keras.Model):
         top = config.num_levels - 1
 
         def body(step, known, histories, frames):
-            frame_seed = tf.random.experimental.stateless_fold_in(seed, step)
             # The prior is conditional once K latents of history exist; a Python bool
             # when the context alone guarantees it.
             conditional = True if _static_at_least(context, num_cond) else known >= num_cond
@@ -268,8 +271,8 @@ class VideoFlow(keras.Model):
             def draw(level, x1):
                 distribution = self.prior.distribution(level, histories[level], x1,
                                                        conditional, temperature)
-                level_seed = tf.random.experimental.stateless_fold_in(frame_seed, level)
-                return distribution.sample(seed=level_seed)
+                noise = _row_normals(row_seeds, config.latent_shapes[level], step, level)
+                return distribution.mean() + distribution.stddev() * noise
 
             x, new_latents = self.flow.decode_sampling(draw(top, None), draw)
             histories = [tf.concat([h[:, 1:], z[:, None]], axis=1)
@@ -282,10 +285,31 @@ class VideoFlow(keras.Model):
         _, _, _, frames = tf.while_loop(
             lambda step, *_: step < num_frames, body,
             (tf.constant(0), known, histories, frames))
-        # Transposed before the uint8 cast: TensorFlow's oneDNN transpose logs an error
-        # line for uint8 on CPUs without AVX-512.
-        out = _to_uint8(tf.transpose(frames.stack(), [1, 0, 2, 3, 4]))
+        out = _to_uint8(frames.stack(), transpose=[1, 0, 2, 3, 4])
         return tf.ensure_shape(out, [None, static_frames] + list(config.image_shape))
+
+    def _check_temperature(self, temperature, context):
+        """float32 temperature: a scalar, or [B, 1, 1, 1] to scale [B, h, w, c] sigmas.
+        Negative or non-finite values raise ValueError, or InvalidArgumentError at run
+        time when only known then."""
+        expected = "a finite number >= 0, or one per video [batch]"
+        temperature = tf.cast(temperature, tf.float32)
+        if temperature.shape.rank not in (0, 1):
+            raise ValueError(f"temperature must be {expected}; got shape {temperature.shape}")
+        static = tf.get_static_value(temperature)
+        if static is not None:
+            if not np.all(np.isfinite(static) & (static >= 0)):
+                raise ValueError(f"temperature must be {expected}; got {static}")
+        else:
+            check = tf.debugging.Assert(
+                tf.reduce_all(tf.math.is_finite(temperature) & (temperature >= 0)),
+                [f"temperature must be {expected}; got", temperature])
+            with tf.control_dependencies([check]):
+                temperature = tf.identity(temperature)
+        if temperature.shape.rank == 0:
+            return temperature
+        temperature = _check_one_per_video(temperature, context, "temperature")
+        return tf.reshape(temperature, [-1, 1, 1, 1])
 
     # ----------------------------------------------------------------- inputs
 
@@ -293,11 +317,11 @@ class VideoFlow(keras.Model):
         x = tf.cast(video, tf.float32) / 255.0 - 0.5
         if not dequantize:
             return x
-        shape = tf.shape(x)
         if seed is None:
-            noise = tf.random.uniform(shape, 0.0, 1.0 / 256.0)
-        else:
-            noise = tf.random.stateless_uniform(shape, _seed_tensor(seed), 0.0, 1.0 / 256.0)
+            noise = tf.random.uniform(tf.shape(x), 0.0, 1.0 / 256.0)
+        else:  # one clip of noise for all videos, so that batching changes no result
+            noise = tf.random.stateless_uniform(tf.shape(x)[1:], _seed_tensor(seed), 0.0,
+                                                1.0 / 256.0)
         return x + noise
 
     def _check_videos(self, video, name, min_frames):
@@ -347,8 +371,15 @@ def _split(x, batch, frames):
     return tf.reshape(x, tf.concat([[batch, frames], tf.shape(x)[1:]], axis=0))
 
 
-def _to_uint8(x):
-    """Flow output to pixels: clip to [-0.5, 0.5], +0.5, *256, clip to [0, 255], uint8."""
+def _to_uint8(x, transpose=None):
+    """Flow output to pixels: clip to [-0.5, 0.5], +0.5, *256, clip to [0, 255], uint8;
+    axes permuted by `transpose` if given. NaN (a diverged sample) becomes 0: its cast is
+    undefined, and eager and traced kernels turn it into different bytes."""
+    x = tf.where(tf.math.is_nan(x), -0.5, x)
+    if transpose is not None:
+        # Between the NaN test and the cast: TensorFlow's oneDNN transpose logs an error
+        # line for uint8 (and for a bool it would move) on CPUs without AVX-512.
+        x = tf.transpose(x, transpose)
     pixels = (tf.clip_by_value(x, -0.5, 0.5) + 0.5) * 256.0
     return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
 
@@ -372,3 +403,40 @@ def _seed_tensor(seed):
     if seed.shape.rank == 0:
         seed = tf.stack([seed, 0])
     return tf.cast(seed, tf.int32)
+
+
+def _row_seeds(seed, context):
+    """int32 [B, 2]: the stateless seed of each video's random stream (see `sample`)."""
+    if seed is None or tf.convert_to_tensor(seed).shape.rank == 0:
+        return tf.random.experimental.stateless_split(_seed_tensor(seed), tf.shape(context)[0])
+    seeds = tf.convert_to_tensor(seed)
+    if seeds.shape.rank != 1 or not seeds.dtype.is_integer:
+        raise ValueError("seed must be an int or one integer per video [batch]; got "
+                         f"{seeds.dtype.name} of shape {seeds.shape}")
+    seeds = _check_one_per_video(seeds, context, "seed")
+    # The two 32-bit halves of the int64 seed: a video's stream depends on its seed alone.
+    return tf.bitcast(tf.cast(seeds, tf.int64), tf.int32)
+
+
+def _check_one_per_video(values, context, name):
+    """`values` [N] if N is the batch size of context, else ValueError (or
+    InvalidArgumentError at run time, before anything uses the values)."""
+    expected = f"{name} must be a scalar or have one value per video"
+    if values.shape[0] is not None and context.shape[0] is not None:
+        if values.shape[0] != context.shape[0]:
+            raise ValueError(f"{expected} ([{context.shape[0]}]); got shape {values.shape}")
+        return values
+    check = tf.debugging.assert_equal(tf.shape(values)[0], tf.shape(context)[0],
+                                      message=f"{expected} of context ([batch])")
+    with tf.control_dependencies([check]):
+        return tf.identity(values)
+
+
+def _row_normals(row_seeds, shape, *salt):
+    """Standard normals [B, *shape]; row b from its own seed row_seeds[b] folded with salt."""
+    def draw(seed):
+        for value in salt:
+            seed = tf.random.experimental.stateless_fold_in(seed, value)
+        return tf.random.stateless_normal(shape, seed)
+
+    return tf.map_fn(draw, row_seeds, fn_output_signature=tf.float32)
