@@ -8,8 +8,8 @@ Bad input raises `UsageError`: one line on stderr and exit status 2.
 import argparse
 import sys
 
-from videoflow_tf import (evaluate, interpolate, order, sample, temperature_sweep,
-                          train)
+from videoflow_tf import (evaluate, export, interpolate, order, sample,
+                          temperature_sweep, train)
 from videoflow_tf import __version__
 from videoflow_tf.usage import UsageError
 
@@ -20,6 +20,7 @@ COMMANDS = {
     "order": order,
     "interpolate": interpolate,
     "temperature-sweep": temperature_sweep,
+    "export": export,
 }
 
 

@@ -1,0 +1,171 @@
+"""`videoflow-tf export`: write a trained model as a SavedModel that TF Serving loads.
+
+    videoflow-tf export --model-dir RUN --out savedmodels/NAME [--num-frames N]
+
+writes `savedmodels/NAME/<version>/`, the next integer version after those already there
+(an existing version is never overwritten), and prints its path. TF Serving serves the
+highest version of a model's base path and picks up new ones as they appear.
+
+From Python: `vf.export.export_saved_model(model, base_dir, num_frames=None)`.
+
+The SavedModel holds only TensorFlow graphs, the weights and the model's config
+(`assets/config.json`): it loads without this package (`tf.saved_model.load`, TF Serving,
+or TF1's session loader). Its signatures, each with a dynamic batch dimension B:
+
+  serving_default  context uint8 [B, num_context_frames, H, W, 3], temperature float32 [B],
+                   seed int64 [B]  ->  frames uint8 [B, N, H, W, 3]
+                   N future frames (N fixed at export, by default the config's
+                   num_target_frames). Each video has its own random stream from its seed
+                   and its own temperature, so a video gives the same frames whether sent
+                   alone or batched with others. A negative or non-finite temperature fails
+                   the request with INVALID_ARGUMENT.
+  log_prob         video uint8 [B, num_context_frames + num_target_frames, H, W, 3]
+                   ->  bits_per_pixel [B], log_prob [B] (nats),
+                       frame_bits_per_pixel [B, num_target_frames]
+                   The target frames' likelihood given the context, as `VideoFlow.log_prob`
+                   and `bits_per_pixel(per_frame=True)` compute it with seed 0
+                   (LOG_PROB_NOISE_SEED): the dequantisation noise is one fixed draw, the
+                   same for every video. The scores are then deterministic and batch-independent,
+                   yet remain the dequantised likelihood that training and evaluation report
+                   (noise-free pixels would score the bins' corners instead, a different and
+                   systematically biased number).
+"""
+import math
+import os
+import re
+import shutil
+import tempfile
+import uuid
+
+import tensorflow as tf
+
+from videoflow_tf import model_dir as run_dir
+from videoflow_tf.usage import UsageError, positive
+
+LOG_PROB_NOISE_SEED = 0
+CONFIG_ASSET = "config.json"  # the model's VideoFlowConfig, in the SavedModel's assets/
+SAMPLE_SIGNATURE = "serving_default"
+LOG_PROB_SIGNATURE = "log_prob"
+
+
+def add_arguments(parser):
+    parser.add_argument("--model-dir", required=True, metavar="RUN",
+                        help="training run to export (its latest checkpoint)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="the model's base path, e.g. savedmodels/NAME; the export goes "
+                        "to its next integer version subfolder")
+    parser.add_argument("--num-frames", type=positive(int), metavar="N",
+                        help="frames the serving_default signature samples (default: the "
+                        "config's num_target_frames)")
+
+
+def run(args):
+    model, _ = run_dir.load_model(args.model_dir)
+    print(export_saved_model(model, args.out, num_frames=args.num_frames))
+
+
+def export_saved_model(model, base_dir, num_frames=None):
+    """Writes `model` (a `VideoFlow`) to `base_dir/<next integer version>/` and returns
+    that path. `num_frames`: frames the serving_default signature samples (default: the
+    config's num_target_frames)."""
+    config = model.config
+    num_frames = config.num_target_frames if num_frames is None else num_frames
+    if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
+        raise UsageError(f"num_frames must be an int >= 1; got {num_frames!r}")
+    if os.path.exists(base_dir) and not os.path.isdir(base_dir):
+        raise UsageError(f"cannot export to {base_dir!r}: it is a file, not a folder")
+    os.makedirs(base_dir, exist_ok=True)
+    # Written under a name TF Serving ignores, then renamed: a server polling base_dir
+    # never sees a half-written version.
+    staging = os.path.join(base_dir, f".export-{uuid.uuid4().hex}")
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            config_path = os.path.join(folder, CONFIG_ASSET)
+            with open(config_path, "w", encoding="utf-8") as file:
+                file.write(config.to_json() + "\n")
+            module = _serving_module(model, num_frames, config_path)
+            tf.saved_model.save(module, staging, signatures={
+                SAMPLE_SIGNATURE: module.sample, LOG_PROB_SIGNATURE: module.log_prob})
+        return _publish(staging, base_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def versions(base_dir):
+    """The integer versions present in `base_dir`, sorted."""
+    if not os.path.isdir(base_dir):
+        return []
+    return sorted(int(name) for name in os.listdir(base_dir)
+                  if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(base_dir, name)))
+
+
+def _publish(staging, base_dir):
+    """Renames `staging` to the next free version; never replaces an existing one."""
+    while True:
+        target = os.path.join(base_dir, str(max(versions(base_dir), default=0) + 1))
+        try:
+            # Fails if another export created this version meanwhile (a folder with
+            # files); renaming onto an empty folder is harmless.
+            os.rename(staging, target)
+            return target
+        except OSError:
+            if not os.path.isdir(target):
+                raise
+
+
+def _serving_module(model, num_frames, config_path):
+    """A tf.Module with the two signature functions, the weights and the config file as an
+    asset, and nothing of Keras or this package.
+
+    The functions capture the model by closure, so the Keras model object itself is not
+    saved. The weights are tracked as a list of the tf.Variables inside the Keras
+    variables: a Keras variable would export as a second, copied tf.Variable that TF1's
+    session loader (TF Serving's) restores while the functions read the uninitialised
+    original.
+    """
+    config = model.config
+    frame = list(config.image_shape)
+    scored = config.num_context_frames + config.num_target_frames
+    context_spec = tf.TensorSpec([None, config.num_context_frames] + frame, tf.uint8,
+                                 name="context")
+    video_spec = tf.TensorSpec([None, scored] + frame, tf.uint8, name="video")
+    temperature_spec = tf.TensorSpec([None], tf.float32, name="temperature")
+    seed_spec = tf.TensorSpec([None], tf.int64, name="seed")
+
+    @tf.function(input_signature=[context_spec, temperature_spec, seed_spec])
+    def sample(context, temperature, seed):
+        context, temperature, seed = (_check_shape(tensor, spec) for tensor, spec in [
+            (context, context_spec), (temperature, temperature_spec), (seed, seed_spec)])
+        return {"frames": model.sample(context, num_frames, temperature=temperature, seed=seed)}
+
+    @tf.function(input_signature=[video_spec])
+    def log_prob(video):
+        video = _check_shape(video, video_spec)
+        bpp = model.bits_per_pixel(video, seed=LOG_PROB_NOISE_SEED, per_frame=True)
+        frame_nats_per_bpp = math.log(2.0) * math.prod(config.image_shape)
+        return {"bits_per_pixel": tf.reduce_mean(bpp, axis=-1),
+                "log_prob": -tf.reduce_sum(bpp, axis=-1) * frame_nats_per_bpp,
+                "frame_bits_per_pixel": bpp}
+
+    module = tf.Module()
+    module.config_file = tf.saved_model.Asset(config_path)
+    module.weights = [weight.value for weight in model.weights]
+    module.sample = sample
+    module.log_prob = log_prob
+    return module
+
+
+def _check_shape(tensor, spec):
+    """`tensor` once a run-time check found its shape to be `spec`'s (else
+    InvalidArgumentError). TF Serving checks the dtypes of a request but not the shapes,
+    and graph code traced for `spec`'s shape must never see another."""
+    shape = tf.shape(tensor, out_type=tf.int64)
+    expected = tf.constant([-1 if size is None else size for size in spec.shape], tf.int64)
+    matches = tf.cond(tf.equal(tf.size(shape), tf.size(expected)),
+                      lambda: tf.reduce_all((shape == expected) | (expected < 0)),
+                      lambda: tf.constant(False))
+    wanted = ", ".join("batch" if size is None else str(size) for size in spec.shape)
+    check = tf.debugging.Assert(matches, [
+        f"{spec.name} must be {spec.dtype.name} [{wanted}]; got shape", shape])
+    with tf.control_dependencies([check]):
+        return tf.identity(tensor)
