@@ -161,7 +161,10 @@ def _check_shape(tensor, spec):
     and graph code traced for `spec`'s shape must never see another."""
     shape = tf.shape(tensor, out_type=tf.int64)
     expected = tf.constant([-1 if size is None else size for size in spec.shape], tf.int64)
-    matches = tf.cond(tf.equal(tf.size(shape), tf.size(expected)),
+    # The rank counted from the shape's values: Grappler would fold tf.rank or tf.size to
+    # the rank of the signature, which a request of another rank does not have.
+    rank = tf.math.count_nonzero(shape >= 0)
+    matches = tf.cond(tf.equal(rank, len(spec.shape)),
                       lambda: tf.reduce_all((shape == expected) | (expected < 0)),
                       lambda: tf.constant(False))
     wanted = ", ".join("batch" if size is None else str(size) for size in spec.shape)

@@ -1,0 +1,306 @@
+"""SavedModel export for TF Serving, checked along the server's own path.
+
+One tiny model is exported twice per module: with `vf.export.export_saved_model` (default
+number of frames) and with `videoflow-tf export` from a training run folder (3 frames).
+The exports are served in a fresh Python process in which this package, TFP and tf-keras
+cannot be imported (TensorFlow itself imports Keras 3), through TF1's session loader with the `serve` tag, feeding and
+fetching only the tensor names of the SignatureDefs, as TF Serving does.
+"""
+import contextlib
+import io
+import os
+import pickle
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import videoflow_tf as vf  # before TensorFlow: imports it quietly
+import tensorflow as tf
+
+from videoflow_tf import cli, export, model_dir as run_dir
+
+TINY = vf.get_config("tiny")  # 8x8 frames, 2 context + 2 target frames
+CONTEXT, TARGET = TINY.num_context_frames, TINY.num_target_frames
+
+SERVER = textwrap.dedent('''
+    """Serves SavedModels the way TF Serving does, with none of the packages below."""
+    import pickle
+    import sys
+
+    BLOCKED = ("videoflow_tf", "tensorflow_probability", "tf_keras")
+
+
+    class Blocked:
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in BLOCKED:
+                raise ImportError(f"{name} may not be imported by the model server")
+
+
+    sys.meta_path.insert(0, Blocked())
+    import tensorflow as tf
+
+    with open(sys.argv[1], "rb") as file:
+        requests = pickle.load(file)
+    sessions, results = {}, []
+    for export_dir, signature_name, inputs in requests:
+        if export_dir not in sessions:
+            session = tf.compat.v1.Session(graph=tf.Graph())
+            meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
+            sessions[export_dir] = session, meta_graph.signature_def
+        session, signatures = sessions[export_dir]
+        signature = signatures[signature_name]
+        feeds = {signature.inputs[name].name: value for name, value in inputs.items()}
+        fetches = {name: info.name for name, info in signature.outputs.items()}
+        try:
+            results.append(session.run(fetches, feeds))
+        except tf.errors.InvalidArgumentError as error:
+            results.append(error.message)
+    imported = sorted(name for name in sys.modules if name.split(".")[0] in BLOCKED)
+    with open(sys.argv[2], "wb") as file:
+        pickle.dump({"results": results, "imported": imported}, file)
+''')
+
+
+def noise_videos(num_videos, frames, seed):
+    return np.random.default_rng(seed).integers(0, 256, (num_videos, frames, 8, 8, 3), np.uint8)
+
+
+def moving_squares(num_videos=4, frames=4):
+    videos = np.full((num_videos, frames, 8, 8, 3), 20, np.uint8)
+    for v in range(num_videos):
+        for t in range(frames):
+            videos[v, t, v % 3 + t:v % 3 + t + 3, t:t + 3] = 200
+    return videos
+
+
+@pytest.fixture(scope="module")
+def model():
+    model = vf.VideoFlow(TINY)
+    model.initialize(moving_squares())
+    return model
+
+
+@pytest.fixture(scope="module")
+def exports(model, tmp_path_factory):
+    """(base folder, version dir of the API export, version dir of the CLI export, CLI
+    output). base already holds version 3 and a non-version folder."""
+    root = tmp_path_factory.mktemp("export")
+    base = root / "savedmodels" / "tiny"
+    (base / "3").mkdir(parents=True)
+    (base / "3" / "keep.txt").write_text("an older version")
+    (base / "notes").mkdir()
+    first = export.export_saved_model(model, str(base))
+
+    run = str(root / "run")
+    run_dir.start_run(run, TINY, {"data_seed": 0, "data_dir": None})
+    run_dir.checkpoint_manager(run, run_dir.make_checkpoint(model)).save(checkpoint_number=7)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        status = cli.main(["export", "--model-dir", run, "--out", str(base),
+                           "--num-frames", "3"])
+    assert status == 0
+    return base, first, str(base / "5"), printed.getvalue()
+
+
+# Requests served by the model server, and what the in-Python model must give for them.
+CONTEXTS = noise_videos(2, CONTEXT, seed=1)
+BATCH_CONTEXT = CONTEXTS[[0, 1, 0]]  # the first context twice, with different seeds
+TEMPERATURES = np.array([1.0, 0.5, 1.0], np.float32)
+SEEDS = np.array([11, 2 ** 40 + 3, -12], np.int64)  # one needs the seed's high 32 bits
+VIDEOS = noise_videos(3, CONTEXT + TARGET, seed=2)
+
+
+def sample_request(context, temperature, seed):
+    return {"context": context, "temperature": np.asarray(temperature, np.float32),
+            "seed": np.asarray(seed, np.int64)}
+
+
+@pytest.fixture(scope="module")
+def served(exports, tmp_path_factory):
+    """What the model server answered to REQUESTS (and saved_model_cli's listing)."""
+    _, first, second, _ = exports
+    requests = {
+        "batch": (first, "serving_default", sample_request(BATCH_CONTEXT, TEMPERATURES, SEEDS)),
+        **{f"row{b}": (first, "serving_default", sample_request(
+            BATCH_CONTEXT[b:b + 1], TEMPERATURES[b:b + 1], SEEDS[b:b + 1])) for b in range(3)},
+        "three_frames": (second, "serving_default",
+                         sample_request(BATCH_CONTEXT, TEMPERATURES, SEEDS)),
+        "log_prob": (first, "log_prob", {"video": VIDEOS}),
+        "log_prob_row1": (first, "log_prob", {"video": VIDEOS[1:2]}),
+        "negative": (first, "serving_default", sample_request(CONTEXTS, [1.0, -0.5], [1, 2])),
+        "nan": (first, "serving_default", sample_request(CONTEXTS, [np.nan, 1.0], [1, 2])),
+        "infinite": (first, "serving_default", sample_request(CONTEXTS, [np.inf, 1.0], [1, 2])),
+        "short_seed": (first, "serving_default", sample_request(CONTEXTS, [1.0, 1.0], [1])),
+    }
+    folder = tmp_path_factory.mktemp("server")
+    script, inputs, outputs = (str(folder / name) for name in
+                               ("server.py", "requests.pkl", "results.pkl"))
+    with open(script, "w") as file:
+        file.write(SERVER)
+    with open(inputs, "wb") as file:
+        pickle.dump(list(requests.values()), file)
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--all",
+         "--dir", first], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.run([sys.executable, script, inputs, outputs], capture_output=True,
+                            text=True, cwd=str(folder))
+    shown, errors = listing.communicate()
+    assert server.returncode == 0, server.stderr[-3000:]
+    assert listing.returncode == 0, errors[-3000:]
+    with open(outputs, "rb") as file:
+        answer = pickle.load(file)
+    return dict(zip(requests, answer["results"])), answer["imported"], shown
+
+
+def test_exports_go_to_the_next_integer_version_and_never_overwrite(exports):
+    base, first, second, printed = exports
+    assert first == str(base / "4") and printed.strip() == second
+    assert sorted(os.listdir(base)) == ["3", "4", "5", "notes"]  # no staging folder left
+    assert (base / "3" / "keep.txt").read_text() == "an older version"
+    for path in (first, second):
+        assert tf.saved_model.contains_saved_model(path)
+    assert export.versions(str(base)) == [3, 4, 5]
+
+
+def test_the_config_travels_as_an_asset(exports):
+    _, first, _, _ = exports
+    with open(os.path.join(first, "assets", export.CONFIG_ASSET)) as file:
+        assert vf.VideoFlowConfig.from_json(file.read()) == TINY
+
+
+def test_the_server_needs_none_of_our_python(served):
+    _, imported, _ = served
+    assert imported == []
+
+
+def test_saved_model_cli_lists_both_signatures_with_dtypes_and_shapes(served):
+    _, _, shown = served
+    sample, log_prob = (shown.split(f"signature_def['{name}']:")[1].split("signature_def")[0]
+                        for name in ("serving_default", "log_prob"))
+    for name, dtype, shape in [("context", "DT_UINT8", f"(-1, {CONTEXT}, 8, 8, 3)"),
+                               ("temperature", "DT_FLOAT", "(-1)"),
+                               ("seed", "DT_INT64", "(-1)")]:
+        assert f"inputs['{name}'] tensor_info:\n        dtype: {dtype}\n        shape: {shape}" \
+            in sample
+    assert f"outputs['frames'] tensor_info:\n        dtype: DT_UINT8\n        shape: " \
+           f"(-1, {TARGET}, 8, 8, 3)" in sample
+    assert f"inputs['video'] tensor_info:\n        dtype: DT_UINT8\n        shape: " \
+           f"(-1, {CONTEXT + TARGET}, 8, 8, 3)" in log_prob
+    for name, shape in [("bits_per_pixel", "(-1)"), ("log_prob", "(-1)"),
+                        ("frame_bits_per_pixel", f"(-1, {TARGET})")]:
+        assert f"outputs['{name}'] tensor_info:\n        dtype: DT_FLOAT\n        shape: " \
+               f"{shape}" in log_prob
+
+
+def test_served_samples_equal_the_python_models_and_do_not_depend_on_the_batch(model, served):
+    results, _, _ = served
+    expected = model.sample(BATCH_CONTEXT, TARGET, temperature=TEMPERATURES, seed=SEEDS).numpy()
+    assert results["batch"]["frames"].dtype == np.uint8
+    np.testing.assert_array_equal(results["batch"]["frames"], expected)
+    for b in range(3):
+        np.testing.assert_array_equal(results[f"row{b}"]["frames"], expected[b:b + 1])
+    # Rows 0 and 2 share their context: only their seeds make them differ.
+    assert not np.array_equal(expected[0], expected[2])
+    three = model.sample(BATCH_CONTEXT, 3, temperature=TEMPERATURES, seed=SEEDS).numpy()
+    np.testing.assert_array_equal(results["three_frames"]["frames"], three)
+
+
+def test_served_log_prob_equals_the_python_models(model, served):
+    results, _, _ = served
+    answer = results["log_prob"]
+    seed = export.LOG_PROB_NOISE_SEED
+    np.testing.assert_allclose(answer["frame_bits_per_pixel"],
+                               model.bits_per_pixel(VIDEOS, seed=seed, per_frame=True),
+                               rtol=1e-5)
+    np.testing.assert_allclose(answer["bits_per_pixel"],
+                               model.bits_per_pixel(VIDEOS, seed=seed), rtol=1e-5)
+    np.testing.assert_allclose(answer["log_prob"], model.log_prob(VIDEOS, seed=seed),
+                               rtol=1e-5)
+    assert answer["frame_bits_per_pixel"].shape == (3, TARGET)
+    for name, value in results["log_prob_row1"].items():
+        np.testing.assert_allclose(value, answer[name][1:2], rtol=1e-5)
+
+
+@pytest.mark.parametrize("request_name, message", [
+    ("negative", r"temperature must be a finite number >= 0.*-0\.5"),
+    ("nan", "temperature must be a finite number >= 0.*nan"),
+    ("infinite", "temperature must be a finite number >= 0.*inf"),
+    ("short_seed", "seed must .*one value per video"),
+])
+def test_bad_requests_fail_with_invalid_argument(served, request_name, message):
+    results, _, _ = served
+    answer = results[request_name]
+    assert isinstance(answer, str), answer  # the InvalidArgumentError's message
+    assert re.search(message, answer, flags=re.S), answer
+
+
+def test_signatures_refuse_other_dtypes_and_shapes(exports):
+    """tf.saved_model.load's signatures check dtypes like TF Serving but, like it, not
+    shapes: the graph checks those itself."""
+    _, first, _, _ = exports
+    signature = tf.saved_model.load(first).signatures["serving_default"]
+    good = sample_request(CONTEXTS, [1.0, 1.0], [1, 2])
+    bad = [("context", CONTEXTS.astype(np.float32), "uint8"),
+           ("seed", np.array([1, 2], np.int32), "int64"),
+           ("context", noise_videos(2, CONTEXT + 1, 0),
+            rf"context must be uint8 \[batch, {CONTEXT}, 8, 8, 3\]; got shape.*{CONTEXT + 1}"),
+           ("temperature", np.ones([2, 1], np.float32),
+            r"temperature must be float32 \[batch\]; got shape")]
+    for name, value, message in bad:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            signature(**{**{k: tf.constant(v) for k, v in good.items()},
+                         name: tf.constant(value)})
+    log_prob = tf.saved_model.load(first).signatures["log_prob"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="video must be uint8"):
+        log_prob(video=tf.constant(VIDEOS[:, :CONTEXT]))
+
+
+# ------------------------------------------------ VideoFlow.sample with one seed per video
+
+def test_per_video_seeds_and_temperatures_make_each_video_independent_of_its_batch(model):
+    batch = model.sample(BATCH_CONTEXT, 2, temperature=TEMPERATURES, seed=SEEDS).numpy()
+    for b in range(3):
+        alone = model.sample(BATCH_CONTEXT[b:b + 1], 2, temperature=TEMPERATURES[b:b + 1],
+                             seed=SEEDS[b:b + 1])
+        np.testing.assert_array_equal(alone, batch[b:b + 1])
+    # The same video at another position, with other neighbours.
+    moved = model.sample(BATCH_CONTEXT[[1, 2]], 2, temperature=TEMPERATURES[[1, 2]],
+                         seed=SEEDS[[1, 2]])
+    np.testing.assert_array_equal(moved, batch[[1, 2]])
+
+
+def test_a_per_video_temperature_equals_the_same_scalar_temperature(model):
+    seeds = np.array([5, 6, 7])
+    np.testing.assert_array_equal(
+        model.sample(BATCH_CONTEXT, 2, temperature=[0.5, 0.5, 0.5], seed=seeds),
+        model.sample(BATCH_CONTEXT, 2, temperature=0.5, seed=seeds))
+    zero = model.sample(BATCH_CONTEXT, 2, temperature=[0.0, 1.0, 0.0], seed=seeds).numpy()
+    np.testing.assert_array_equal(zero[[0, 2]], model.sample(
+        BATCH_CONTEXT[[0, 2]], 2, temperature=0.0, seed=np.array([8, 9])))  # the means
+
+
+def test_seeds_differ_in_their_high_bits_and_a_scalar_seed_gives_each_video_a_stream(model):
+    context = BATCH_CONTEXT[:1]
+    low, high = (model.sample(context, 2, seed=np.array([s], np.int64)).numpy()
+                 for s in (3, 2 ** 40 + 3))
+    assert not np.array_equal(low, high)
+    twice = model.sample(CONTEXTS[[0, 0]], 2, seed=4).numpy()
+    assert not np.array_equal(twice[0], twice[1])
+    np.testing.assert_array_equal(twice, model.sample(CONTEXTS[[0, 0]], 2, seed=4))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seed=np.array([1, 2])), r"seed must be a scalar or have one value per video \(\[3\]\)"),
+    (dict(seed=np.array([1.0, 2.0, 3.0])), "seed must be an int or one integer per video"),
+    (dict(temperature=[1.0, 1.0]), r"temperature must be a scalar or have one value per video"),
+    (dict(temperature=[1.0, -1.0, 1.0]), "temperature must be a finite number >= 0"),
+    (dict(temperature=float("nan")), "temperature must be a finite number >= 0"),
+    (dict(temperature=[[1.0]]), "temperature must be a finite number >= 0.*got shape"),
+])
+def test_bad_per_video_arguments_raise_value_errors(model, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        model.sample(BATCH_CONTEXT, 2, **kwargs)
