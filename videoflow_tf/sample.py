@@ -19,12 +19,12 @@ import tensorflow as tf
 
 from videoflow_tf import model_dir as run_dir, visualize
 from videoflow_tf.config import VideoFlowConfig
+from videoflow_tf.export import CONFIG_ASSET, SAMPLE_SIGNATURE
 from videoflow_tf.usage import UsageError, non_negative, output_file, positive
 from videoflow_tf.videos import load_videos
 
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_MODEL = os.path.join(PACKAGE_ROOT, "savedmodels", "stochastic_shapes")
-CONFIG_ASSET = "config.json"  # the exported model's VideoFlowConfig, in its assets/
 
 
 def add_arguments(parser):
@@ -126,9 +126,9 @@ class SavedModelSampler:
     """Samples through an exported SavedModel's `serving_default` signature."""
 
     def __init__(self, path):
-        self.signature = tf.saved_model.load(path).signatures.get("serving_default")
+        self.signature = tf.saved_model.load(path).signatures.get(SAMPLE_SIGNATURE)
         if self.signature is None:
-            raise UsageError(f"SavedModel {path!r} has no serving_default signature")
+            raise UsageError(f"SavedModel {path!r} has no {SAMPLE_SIGNATURE} signature")
         context_spec = self.signature.structured_input_signature[1]["context"]
         (frames,) = self.signature.structured_outputs["frames"].shape[1:2]
         self.default_num_frames = frames
