@@ -9,12 +9,15 @@ original's convention (REFERENCE.md §1), so numbers compare with the paper's.
 Videos are uint8 [batch, frames, H, W, 3]. A clip's first `num_context_frames` frames are
 context; every later frame is scored given all frames before it.
 """
+import dataclasses
 import math
+import random
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from videoflow_tf import distribute
 from videoflow_tf.bijectors.actnorm import data_dependent_init
 from videoflow_tf.config import VideoFlowConfig
 from videoflow_tf.flow import MultiScaleGlow
@@ -51,6 +54,7 @@ class VideoFlow(keras.Model):
         self.is_initialized = self.add_weight(shape=(), dtype="int32", initializer="zeros",
                                               trainable=False, name="is_initialized")
         self._bpp = keras.metrics.Mean(name="bpp")
+        self._training_seed = random.randrange(2 ** 31) if config.seed is None else config.seed
         self.built = True
 
     # ----------------------------------------------------------------- Keras plumbing
@@ -72,23 +76,39 @@ class VideoFlow(keras.Model):
     def fit(self, x=None, y=None, **kwargs):
         """keras.Model.fit; compiles with `make_optimizer(config)` if not compiled, and
         first initialises every ActNorm from `init_batch_size` videos of `x` (a batched
-        tf.data.Dataset or an array) unless already initialised."""
-        if not self.compiled:
-            self.compile(optimizer=make_optimizer(self.config))
-        if not int(self.is_initialized.numpy()):
-            self.initialize(self._initialization_videos(x))
-        if not self.optimizer.built:
-            # Built outside train_step: its update runs inside a tf.cond (see train_step).
-            self.optimizer.build(self.trainable_variables)
-        if isinstance(x, tf.data.Dataset):
+        tf.data.Dataset, a distributed one, or an array) unless already initialised.
+
+        Under a tf.distribute strategy, create the model in `strategy.scope()`; `fit`
+        builds the optimizer under it. `x` is then a dataset of global batches (Keras splits
+        each over the replicas) or a distributed dataset of per-replica batches
+        (`vf.data.distribute_dataset`), whose initialisation videos are this worker's first
+        per-replica batches (see `initialize` for several workers).
+        """
+        with self.distribute_strategy.scope():
+            if not self.compiled:
+                self.compile(optimizer=make_optimizer(self.config))
+            if not int(self.is_initialized.numpy()):
+                self.initialize(self._initialization_videos(x))
+            if not self.optimizer.built:
+                # Built outside train_step: its update runs inside a tf.cond (see train_step).
+                self.optimizer.build(self.trainable_variables)
+        if isinstance(x, (tf.data.Dataset, tf.distribute.DistributedDataset)):
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself; Keras would warn
         return super().fit(x, y, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Builds nothing: every weight exists after construction and `fit` builds the
+        optimizer. (Keras 3.15 draws a batch from the training iterator here for a model
+        made under a strategy: the batch is never trained on, keras-team/keras#20394, and
+        MultiWorkerMirroredStrategy cannot all-reduce its uint8 videos.)"""
 
     def _initialization_videos(self, x):
         size, frames = self.config.init_batch_size, self.config.num_train_frames
         if isinstance(x, tf.data.Dataset):
             videos = x.map(lambda *element: _videos_of(element))
             x = next(iter(videos.unbatch().take(size).batch(size)))
+        elif isinstance(x, tf.distribute.DistributedDataset):
+            x = self._first_local_videos(x, size)
         elif isinstance(x, (tuple, list)):
             x = x[0]
         elif not hasattr(x, "shape"):
@@ -96,16 +116,35 @@ class VideoFlow(keras.Model):
                              "call model.initialize(videos) before fit")
         return x[:size, :frames]
 
+    def _first_local_videos(self, dataset, size):
+        """At least `size` videos (or all) of this worker's replicas' first batches."""
+        videos, count = [], 0
+        for element in dataset:
+            for batch in self.distribute_strategy.experimental_local_results(element):
+                batch = _videos_of(batch)
+                videos.append(batch)
+                count += int(batch.shape[0])
+            if count >= size:
+                break
+        return tf.concat(videos, axis=0)
+
     def initialize(self, videos):
         """Data-dependent initialisation (eager) from uint8 `videos` [N, T, H, W, 3]: every
         ActNorm of the flow, then of the prior (on the latents of these frames), gets mean
-        0 and std 1 per channel on this batch. Already initialised layers are kept."""
+        0 and std 1 per channel on this batch. Already initialised layers are kept.
+
+        Under a strategy, call it in `strategy.scope()` on every worker: all replicas of
+        all workers then take the weights that replica 0 (the chief's first) computed from
+        its videos, so workers given different videos still start identical.
+        """
         videos = self._check_videos(videos, "videos", 1)
-        x = self._to_flow_input(videos, seed=None, dequantize=True)
+        noise_seed = tf.constant([self._training_seed, 1])  # training steps fold in [seed, 0]
+        x = self._to_flow_input(videos, _TrainingNoise(noise_seed), dequantize=True)
         self.flow.initialize(_merge(x))
         with data_dependent_init():
             latents, conditions, _ = self._encode_frames(x)
             self.prior.log_prob(latents, conditions, first_frame=0)
+        distribute.copy_first_replica(self.distribute_strategy, self.variables)
         self.is_initialized.assign(1)
 
     # ----------------------------------------------------------------- training
@@ -118,25 +157,33 @@ class VideoFlow(keras.Model):
         the bits per pixel of the window's frames after the first num_context_frames. An
         update whose loss or gradients are not finite is skipped, so the weights stay those
         of the last good step (StopOnNonFiniteLoss then stops training).
+
+        The windows and the dequantisation noise are stateless draws from the step number
+        and `config.seed` (a random one if None), per video of the global batch. Under a
+        strategy each replica's loss is its mean over its B / N videos scaled by 1 / N, so
+        the summed gradients are those of the global batch's mean: one device with batch
+        B or N replicas with B / N each make the same update. The finiteness check is
+        agreed by all replicas, so they apply or skip an update together.
         """
+        seed = self._step_seed()
         videos = self._random_windows(self._check_videos(
-            _videos_of(data), "videos", self.config.num_train_frames))
+            _videos_of(data), "videos", self.config.num_train_frames), seed)
+        num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
-            bpp = self._bits_per_pixel(videos, self.config.num_context_frames, seed=None)
+            bpp = self._bits_per_pixel(videos, self.config.num_context_frames,
+                                       seed=_TrainingNoise(seed))
             loss = tf.reduce_mean(bpp)
+            replica_share = loss / num_replicas  # replicas' gradients are summed
         pairs = [(grad, var) for grad, var in
-                 zip(tape.gradient(loss, self.trainable_variables), self.trainable_variables)
+                 zip(tape.gradient(replica_share, self.trainable_variables),
+                     self.trainable_variables)
                  if grad is not None]
-        finite = tf.reduce_all([tf.math.is_finite(loss)] + [
-            tf.reduce_all(tf.math.is_finite(grad)) for grad, _ in pairs])
-
-        def update():
-            self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-            return tf.constant(True)
-
-        tf.cond(finite, update, lambda: tf.constant(False))
+        finite = distribute.all_replicas(tf.reduce_all([tf.math.is_finite(loss)] + [
+            tf.reduce_all(tf.math.is_finite(grad)) for grad, _ in pairs]))
+        distribute.apply_if(finite, self.optimizer.apply, [g for g, _ in pairs],
+                            [v for _, v in pairs])
         self._bpp.update_state(tf.reduce_mean(bpp, axis=-1))
-        return {"loss": self._bpp.result(), "bpp": self._bpp.result()}
+        return distribute.keras_logs({"loss": self._bpp.result(), "bpp": self._bpp.result()})
 
     def test_step(self, data):
         """Bits per pixel of the num_target_frames frames after the num_context_frames
@@ -145,14 +192,24 @@ class VideoFlow(keras.Model):
         videos = self._check_videos(_videos_of(data), "videos", scored)[:, :scored]
         bpp = self._bits_per_pixel(videos, self.config.num_context_frames, seed=None)
         self._bpp.update_state(tf.reduce_mean(bpp, axis=-1))
-        return {"loss": self._bpp.result(), "bpp": self._bpp.result()}
+        return distribute.keras_logs({"loss": self._bpp.result(), "bpp": self._bpp.result()})
 
-    def _random_windows(self, videos):
+    def _step_seed(self):
+        """int32 [2]: the stateless seed of this training step's random draws."""
+        return tf.random.experimental.stateless_fold_in(
+            tf.constant([self._training_seed, 0]),
+            tf.cast(self.optimizer.iterations, tf.int32), alg="philox")
+
+    def _random_windows(self, videos, seed):
         frames = self.config.num_train_frames
         if videos.shape[1] == frames:
             return videos
-        starts = tf.random.uniform([tf.shape(videos)[0]], 0, tf.shape(videos)[1] - frames + 1,
-                                   dtype=tf.int32)
+        choices = tf.shape(videos)[1] - frames + 1
+        uniform = distribute.global_batch_uniform(
+            tf.stack([tf.shape(videos)[0], 1]),
+            tf.random.experimental.stateless_fold_in(seed, 1, alg="philox"))
+        starts = tf.minimum(tf.cast(uniform[:, 0] * tf.cast(choices, tf.float32), tf.int32),
+                            choices - 1)
         return tf.gather(videos, starts[:, None] + tf.range(frames), batch_dims=1)
 
     # ----------------------------------------------------------------- likelihood
@@ -317,7 +374,9 @@ class VideoFlow(keras.Model):
         x = tf.cast(video, tf.float32) / 255.0 - 0.5
         if not dequantize:
             return x
-        if seed is None:
+        if isinstance(seed, _TrainingNoise):
+            noise = distribute.global_batch_uniform(tf.shape(x), seed.seed, 0.0, 1.0 / 256.0)
+        elif seed is None:
             noise = tf.random.uniform(tf.shape(x), 0.0, 1.0 / 256.0)
         else:  # one clip of noise for all videos, so that batching changes no result
             noise = tf.random.stateless_uniform(tf.shape(x)[1:], _seed_tensor(seed), 0.0,
@@ -352,6 +411,13 @@ class VideoFlow(keras.Model):
                              f"h, w, c] with (h, w, c) = {shapes}; got "
                              f"{[(z.dtype.name, tuple(z.shape)) for z in latents]}")
         return latents
+
+
+@dataclasses.dataclass(frozen=True)
+class _TrainingNoise:
+    """A training step's seed: every video of the global batch gets its own dequantisation
+    noise, the same under any strategy (`distribute.global_batch_uniform`)."""
+    seed: tf.Tensor
 
 
 def _videos_of(data):

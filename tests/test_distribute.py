@@ -1,0 +1,323 @@
+"""vf.distribute: strategies by name, the chief, and VideoFlow training under tf.distribute.
+
+Strategies over several devices need logical CPU devices or a cluster set up before
+TensorFlow starts, so those tests run their TensorFlow in fresh processes.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import types
+from unittest import mock
+
+import numpy as np
+import pytest
+
+import videoflow_tf as vf
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from videoflow_tf import distribute
+from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder as shapes
+
+TWO_CPUS = """
+    import videoflow_tf as vf
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+"""
+STEPS = 5
+LEARNING_RATE = 0.005
+
+
+def run_python(*parts, timeout=240):
+    """Runs the Python source made of `parts` (each dedented) in a fresh process; its stdout."""
+    script = "".join(textwrap.dedent(part) for part in parts)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def shapes_dir(tmp_path_factory):
+    data_dir = str(tmp_path_factory.mktemp("shapes"))
+    with mock.patch.object(shapes.Builder, "SPLIT_SIZES", {"train": 12, "test": 4}):
+        tfds.builder("stochastic_shapes", data_dir=data_dir).download_and_prepare()
+    return data_dir
+
+
+# ------------------------------------------------------------------------ by name
+
+
+def test_unknown_strategy_lists_the_choices():
+    with pytest.raises(ValueError, match="unknown strategy 'gpus': expected one of default, "
+                       "mirrored, multi_worker, tpu"):
+        distribute.make_strategy("gpus")
+
+
+def test_default_strategy_is_tensorflows_default():
+    assert distribute.make_strategy("default") is tf.distribute.get_strategy()
+    assert distribute.is_chief(distribute.make_strategy("default"))
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    (None, "TF_CONFIG environment variable, which is not set"),
+    ("{not json", "is not a valid cluster description"),
+    ('{"cluster": {"worker": ["a:1"]}}', "is not a valid cluster description .KeyError: 'task'"),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}',
+     "is not a valid cluster description .IndexError"),
+])
+def test_multi_worker_needs_a_valid_tf_config(monkeypatch, tf_config, message):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    if tf_config is not None:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(ValueError, match=message):
+        distribute.make_strategy("multi_worker")
+
+
+def test_tpu_strategy_without_a_tpu_is_a_clear_error():
+    # Connecting to a cluster changes the process's TensorFlow context: a fresh process.
+    out = run_python("""
+        import os
+        import videoflow_tf as vf
+        os.environ.pop("TPU_NAME", None)
+        try:
+            vf.distribute.make_strategy("tpu")
+        except RuntimeError as error:
+            print(error)
+    """, timeout=120)
+    assert out.strip().splitlines()[-1].startswith("no TPU reachable at 'local' (")
+    assert "set TPU_NAME to the TPU's name or grpc:// address" in out
+
+
+def cluster_strategy(cluster, task_type, task_id):
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+        tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id)
+    return types.SimpleNamespace(cluster_resolver=resolver)
+
+
+@pytest.mark.parametrize("cluster, task_type, task_id, chief", [
+    ({"worker": ["a:1", "b:1"]}, "worker", 0, True),
+    ({"worker": ["a:1", "b:1"]}, "worker", 1, False),
+    ({"chief": ["c:1"], "worker": ["a:1", "b:1"]}, "chief", 0, True),
+    ({"chief": ["c:1"], "worker": ["a:1", "b:1"]}, "worker", 0, False),
+    ({"worker": ["a:1"], "evaluator": ["e:1"]}, "evaluator", 0, False),
+])
+def test_the_chief_is_the_chief_task_else_worker_0(cluster, task_type, task_id, chief):
+    assert distribute.is_chief(cluster_strategy(cluster, task_type, task_id)) is chief
+
+
+# ------------------------------------------------------------------------ inside a step
+
+
+def test_global_batch_noise_does_not_depend_on_the_split_over_replicas():
+    seed = tf.constant([7, 3])
+    whole = distribute.global_batch_uniform([6, 2, 5, 3], seed)  # 30 values a row, not 4k
+    assert whole.shape == (6, 2, 5, 3)
+    assert 0.0 <= float(tf.reduce_min(whole)) and float(tf.reduce_max(whole)) < 1.0
+    for replicas, rows in ((2, 3), (3, 2)):
+        parts = []
+        for replica in range(replicas):
+            context = types.SimpleNamespace(replica_id_in_sync_group=replica)
+            with mock.patch.object(tf.distribute, "get_replica_context", lambda: context):
+                parts.append(distribute.global_batch_uniform([rows, 2, 5, 3], seed))
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+    other = distribute.global_batch_uniform([6, 2, 5, 3], tf.constant([7, 4]))
+    assert np.mean(np.abs(other - whole)) > 0.2  # another seed, other values
+    rows = whole.numpy().reshape(6, -1)
+    assert abs(np.corrcoef(rows[0], rows[1])[0, 1]) < 0.5  # rows are not copies
+
+
+# ------------------------------------------------------------------------ MirroredStrategy
+
+
+def test_mirrored_training_matches_one_device_and_checkpoints_move_between_them(
+        shapes_dir, tmp_path):
+    """The tiny config on the same data and global batch 4: one device, then two replicas
+    (2 + 2 videos), each initialised by `fit` from its first batch; the losses and the
+    final weights agree. A non-finite loss on one replica only skips the update on both.
+    Checkpoints of either run restore under the other strategy with the same weights and
+    likelihoods.
+
+    SGD with momentum, not the paper's Adam: Adam's first steps are about lr * sign(g), so
+    gradients that are zero up to rounding (the flat backgrounds make many) become steps of
+    either sign and two correct runs drift apart at 1e-4 within a few steps. With SGD the
+    runs differ by rounding only and a wrong gradient scale shows at once.
+    """
+    out = run_python(TWO_CPUS, f"LEARNING_RATE = {LEARNING_RATE}\n", f"""
+        import json
+        import keras
+        import numpy as np
+        from videoflow_tf.model_dir import make_checkpoint
+
+        keras.utils.set_random_seed(0)  # the prior's initial kernels
+
+        config = vf.get_config("tiny")
+        data = dict(name="stochastic_shapes", split="train", config=config, training=True,
+                    data_dir={shapes_dir!r}, seed=0)
+        mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+        poison = tf.Variable(False, trainable=False)  # NaN loss on replica 1 when set
+
+        class Poisonable(vf.VideoFlow):
+            def _bits_per_pixel(self, video, first, seed):
+                bpp = super()._bits_per_pixel(video, first, seed)
+                context = tf.distribute.get_replica_context()
+                on_replica_1 = poison & tf.equal(context.replica_id_in_sync_group, 1)
+                return tf.where(on_replica_1, float("nan"), bpp)
+
+        def sgd():
+            return keras.optimizers.SGD(learning_rate=LEARNING_RATE, momentum=0.9)
+
+        def float_weights(model):
+            return [w.numpy() for w in model.weights if w.dtype.startswith("float")]
+
+        def train(model, dataset):
+            history = model.fit(dataset, epochs={STEPS}, steps_per_epoch=1, verbose=0)
+            return history.history["loss"], float_weights(model)
+
+        single = vf.VideoFlow(config)
+        single.compile(optimizer=sgd())
+        initial = single.get_weights()  # the prior's kernels are not seeded: share them
+        single_losses, single_weights = train(
+            single, vf.data.make_dataset(batch_size=4, **data))
+        with mirrored.scope():
+            replicated = Poisonable(config)
+            replicated.compile(optimizer=sgd())
+            replicated.set_weights(initial)
+        replicated_losses, replicated_weights = train(
+            replicated, vf.data.distribute_dataset(mirrored, global_batch_size=4, **data))
+
+        def replicas_agree(model):
+            return all(np.array_equal(*[a.numpy() for a in
+                                        mirrored.experimental_local_results(w.value)])
+                       for w in model.weights)
+
+        before = float_weights(replicated)
+        poison.assign(True)
+        stop = vf.callbacks.StopOnNonFiniteLoss()
+        replicated.fit(vf.data.distribute_dataset(mirrored, global_batch_size=4, **data),
+                       epochs=1, steps_per_epoch=1, verbose=0, callbacks=[stop])
+        poison.assign(False)
+        poisoned = dict(
+            bad_step=stop.bad_step, iterations=int(replicated.optimizer.iterations.numpy()),
+            unchanged=all(np.array_equal(a, b)
+                          for a, b in zip(before, float_weights(replicated))),
+            replicas_agree=replicas_agree(replicated))
+
+        video = np.random.default_rng(0).integers(0, 256, (3, 4, 8, 8, 3), np.uint8)
+        restored = {{}}
+        for name, trained, strategy in (("mirrored_to_default", replicated,
+                                         tf.distribute.get_strategy()),
+                                        ("default_to_mirrored", single, mirrored)):
+            path = make_checkpoint(trained, trained.optimizer).save("{tmp_path}/" + name)
+            with strategy.scope():
+                fresh = vf.VideoFlow(config)
+                fresh.compile(optimizer=sgd())
+                fresh.optimizer.build(fresh.trainable_variables)
+            make_checkpoint(fresh, fresh.optimizer).restore(path).assert_consumed()
+            restored[name] = dict(
+                same_weights=all(np.array_equal(a.numpy(), b.numpy())
+                                 for a, b in zip(trained.weights, fresh.weights)),
+                replicas_agree=replicas_agree(fresh) if strategy is mirrored else True,
+                iterations=int(fresh.optimizer.iterations.numpy()),
+                same_log_prob=np.array_equal(trained.log_prob(video, seed=1),
+                                             fresh.log_prob(video, seed=1)))
+
+        print(json.dumps(dict(
+            single_losses=single_losses, replicated_losses=replicated_losses,
+            weight_difference=max(float(np.max(np.abs(a - b)))
+                                  for a, b in zip(single_weights, replicated_weights)),
+            poisoned=poisoned, restored=restored)))
+    """)
+    result = json.loads(out.strip().splitlines()[-1])
+    single, replicated = np.array(result["single_losses"]), np.array(result["replicated_losses"])
+    assert np.isfinite(single).all() and len(single) == STEPS
+    assert len(set(single)) == STEPS  # every step its own batch and update
+    # Only float rounding differs (two half-batch sums, then an all-reduce): measured
+    # differences are about 1e-6 relative in the losses and 2e-6 in the weights, while
+    # unscaled replica gradients (a doubled step) would move the losses by about 1e-2.
+    np.testing.assert_allclose(replicated, single, rtol=1e-5, atol=0)
+    assert result["weight_difference"] < 2e-5, result
+    assert result["poisoned"] == dict(bad_step=STEPS + 1, iterations=STEPS, unchanged=True,
+                                      replicas_agree=True), result
+    for name, checks in result["restored"].items():
+        assert checks == dict(same_weights=True, replicas_agree=True, iterations=STEPS,
+                              same_log_prob=True), (name, checks)
+
+
+# ------------------------------------------------------------------------ MultiWorkerMirrored
+
+
+WORKER = """
+    import json, os, sys
+    import numpy as np
+    import videoflow_tf as vf
+    import tensorflow as tf
+
+    strategy = vf.distribute.make_strategy("multi_worker")
+    config = vf.get_config("tiny").replace(init_batch_size=2)
+    videos = np.random.default_rng(0).integers(0, 256, (16, 3, 8, 8, 3), np.uint8)
+
+    def dataset_fn(context):  # each worker its own half of the videos
+        dataset = tf.data.Dataset.from_tensor_slices(videos).shard(
+            context.num_input_pipelines, context.input_pipeline_id)
+        return dataset.batch(context.get_per_replica_batch_size(4)).repeat()
+
+    with strategy.scope():
+        model = vf.VideoFlow(config)
+    history = model.fit(strategy.distribute_datasets_from_function(dataset_fn), epochs=3,
+                        steps_per_epoch=1, verbose=0)
+    index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
+    np.savez(os.path.join(sys.argv[1], f"worker{index}.npz"),
+             *[w.numpy() for w in model.weights])
+    print(json.dumps(dict(chief=vf.distribute.is_chief(strategy),
+                          replicas=strategy.num_replicas_in_sync,
+                          iterations=int(model.optimizer.iterations.numpy()),
+                          losses=history.history["loss"])))
+"""
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_train_to_identical_weights(tmp_path):
+    """Two processes of MultiWorkerMirroredStrategy on 127.0.0.1, each fed other videos
+    (also for the data-dependent initialisation), end with the same weights."""
+    workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
+    processes = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
+        processes.append(subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(WORKER), str(tmp_path)], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    outputs = []
+    try:
+        for process in processes:
+            stdout, stderr = process.communicate(timeout=240)
+            assert process.returncode == 0, stderr[-3000:]
+            outputs.append(json.loads(stdout.strip().splitlines()[-1]))
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert [output["chief"] for output in outputs] == [True, False]
+    for output in outputs:
+        assert output["replicas"] == 2 and output["iterations"] == 3
+        assert np.isfinite(output["losses"]).all()
+    assert outputs[0]["losses"] == outputs[1]["losses"]  # logs are all-reduced
+    weights = [np.load(tmp_path / f"worker{index}.npz") for index in range(2)]
+    assert len(weights[0].files) == len(weights[1].files) > 50
+    for name in weights[0].files:
+        np.testing.assert_array_equal(weights[0][name], weights[1][name], err_msg=name)
