@@ -8,6 +8,7 @@ fetching only the tensor names of the SignatureDefs, as TF Serving does.
 """
 import contextlib
 import io
+import json
 import os
 import pickle
 import re
@@ -17,11 +18,12 @@ import textwrap
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import tensorflow as tf
 
-from videoflow_tf import cli, export, model_dir as run_dir
+from videoflow_tf import cli, export, model_dir as run_dir, rest_client, visualize
 
 TINY = vf.get_config("tiny")  # 8x8 frames, 2 context + 2 target frames
 CONTEXT, TARGET = TINY.num_context_frames, TINY.num_target_frames
@@ -304,3 +306,88 @@ def test_seeds_differ_in_their_high_bits_and_a_scalar_seed_gives_each_video_a_st
 def test_bad_per_video_arguments_raise_value_errors(model, kwargs, message):
     with pytest.raises(ValueError, match=message):
         model.sample(BATCH_CONTEXT, 2, **kwargs)
+
+
+# ------------------------------------------------ REST bodies (videoflow_tf.rest_client)
+
+def as_served(request, signature):
+    """The inputs TF Serving builds from a JSON request: arrays of the signature's dtypes."""
+    specs = signature.structured_input_signature[1]
+    return {name: tf.constant(np.asarray(value), specs[name].dtype)
+            for name, value in request["inputs"].items()}
+
+
+def test_rest_requests_encode_npy_and_gif_videos_in_columnar_format(exports, tmp_path):
+    base, _, _, _ = exports
+    videos = noise_videos(2, CONTEXT + TARGET, seed=3)
+    np.save(tmp_path / "clip.npy", videos)
+    assert rest_client.main(["request", "--model", str(base), "--video",
+                             str(tmp_path / "clip.npy"), "--temperature", "0.7", "--seed",
+                             "5", "--out", str(tmp_path / "sample.json")]) == 0
+    body = json.loads((tmp_path / "sample.json").read_text())
+    assert body["signature_name"] == "serving_default"
+    assert sorted(body["inputs"]) == ["context", "seed", "temperature"]
+    np.testing.assert_array_equal(np.array(body["inputs"]["context"]), videos[:, :CONTEXT])
+    assert body["inputs"]["temperature"] == [0.7, 0.7] and body["inputs"]["seed"] == [5, 6]
+
+    squares = moving_squares(1, CONTEXT + TARGET + 1)[0]  # two colours: exact in a GIF
+    visualize.save_gif(str(tmp_path / "clip.gif"), squares)
+    assert rest_client.main(["request", "--model", str(base), "--video",
+                             str(tmp_path / "clip.gif"), "--signature", "log_prob", "--out",
+                             str(tmp_path / "log_prob.json")]) == 0
+    body = json.loads((tmp_path / "log_prob.json").read_text())
+    assert body["signature_name"] == "log_prob" and list(body["inputs"]) == ["video"]
+    np.testing.assert_array_equal(np.array(body["inputs"]["video"]),
+                                  squares[None, :CONTEXT + TARGET])
+
+
+def test_rest_request_refuses_a_video_of_another_size(exports, tmp_path, capsys):
+    base, _, _, _ = exports
+    np.save(tmp_path / "big.npy", np.zeros((4, 16, 16, 3), np.uint8))
+    assert rest_client.main(["request", "--model", str(base), "--video",
+                             str(tmp_path / "big.npy"), "--out",
+                             str(tmp_path / "r.json")]) == 2
+    assert "must be uint8 [T, 8, 8, 3] or [N, T, 8, 8, 3]; got uint8 [4, 16, 16, 3]" \
+        in capsys.readouterr().err
+
+
+def test_rest_response_of_the_saved_model_decodes_to_a_gif(model, exports, tmp_path, capsys):
+    base, first, _, _ = exports
+    videos = noise_videos(2, CONTEXT, seed=4)
+    request = rest_client.request_body(videos, TINY, temperature=0.7, seed=5)
+    signatures = tf.saved_model.load(first).signatures
+    frames = signatures["serving_default"](
+        **as_served(json.loads(json.dumps(request)), signatures["serving_default"]))["frames"]
+    np.testing.assert_array_equal(frames, model.sample(videos, TARGET, temperature=[0.7, 0.7],
+                                                       seed=np.array([5, 6])))
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    # TF Serving names no output when a signature has only one.
+    (tmp_path / "response.json").write_text(json.dumps({"outputs": frames.numpy().tolist()}))
+    assert rest_client.main(["response", "--request", str(tmp_path / "request.json"),
+                             "--response", str(tmp_path / "response.json"), "--out",
+                             str(tmp_path / "future.gif")]) == 0
+    with Image.open(tmp_path / "future.gif") as gif:
+        shown = np.stack([np.asarray(gif.convert("RGB")) for _ in rest_client._frames(gif)])
+    expected = visualize.video_grid(np.concatenate([videos, frames], axis=1)[:, None], CONTEXT,
+                                    visualize.default_scale(8))
+    np.testing.assert_array_equal(shown, expected)
+    named = rest_client.decode_response({"outputs": {"frames": frames.numpy().tolist()}},
+                                        request)
+    np.testing.assert_array_equal(named["frames"], frames)
+
+    scores = signatures["log_prob"](video=tf.constant(noise_videos(1, CONTEXT + TARGET, 5)))
+    (tmp_path / "log_prob.json").write_text(json.dumps({"signature_name": "log_prob"}))
+    (tmp_path / "scores.json").write_text(json.dumps(
+        {"outputs": {name: value.numpy().tolist() for name, value in scores.items()}}))
+    capsys.readouterr()
+    assert rest_client.main(["response", "--request", str(tmp_path / "log_prob.json"),
+                             "--response", str(tmp_path / "scores.json")]) == 0
+    assert f"video 0: {float(scores['bits_per_pixel'][0]):.4f} bits per pixel" \
+        in capsys.readouterr().out
+
+    (tmp_path / "error.json").write_text(json.dumps({"error": "temperature must be ..."}))
+    assert rest_client.main(["response", "--request", str(tmp_path / "request.json"),
+                             "--response", str(tmp_path / "error.json"), "--out",
+                             str(tmp_path / "x.gif")]) == 2
+    assert "the model server answered with an error: temperature must be" \
+        in capsys.readouterr().err

@@ -1,0 +1,197 @@
+"""REST bodies for a VideoFlow SavedModel served by TF Serving, and GIFs from its answers.
+
+    python -m videoflow_tf.rest_client request --model savedmodels/NAME --video SOURCE \\
+        [--signature serving_default|log_prob] [--temperature T] [--seed S] --out request.json
+    curl -s -d @request.json http://localhost:8501/v1/models/NAME:predict > response.json
+    python -m videoflow_tf.rest_client response --request request.json \\
+        --response response.json --out future.gif
+
+SOURCE is an .npy file (uint8 [T, H, W, 3] or [N, T, H, W, 3]), a GIF, or
+`tfds:SPLIT[:INDEX]`, video INDEX (default 0) of a split of the model's dataset (prepared
+with TFDS, in --data-dir). Frames must have the model's size (TFDS videos are resized).
+
+The request is in TF Serving's columnar format, `{"signature_name": ..., "inputs": {...}}`:
+for `serving_default` each video's first num_context_frames frames, the temperature and a
+seed per video (S, S + 1, ...); for `log_prob` each video's first context + target frames.
+`response` turns a `serving_default` answer into a GIF, a row per video, context frames
+framed in orange and sampled ones in gray; for a `log_prob` answer it prints the scores.
+The model's sizes come from the SavedModel's `assets/config.json`.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+from PIL import Image
+
+from videoflow_tf import visualize
+from videoflow_tf.config import VideoFlowConfig
+from videoflow_tf.export import CONFIG_ASSET, LOG_PROB_SIGNATURE, SAMPLE_SIGNATURE, versions
+from videoflow_tf.usage import UsageError, non_negative, output_file, positive
+
+
+def read_config(model):
+    """The VideoFlowConfig of a SavedModel: a version folder, or a base folder (its latest
+    version)."""
+    path = model
+    if not os.path.isfile(os.path.join(path, "saved_model.pb")) and versions(path):
+        path = os.path.join(path, str(versions(path)[-1]))
+    config_path = os.path.join(path, "assets", CONFIG_ASSET)
+    if not os.path.isfile(config_path):
+        raise UsageError(f"{model!r} is not a SavedModel written by `videoflow-tf export` "
+                         f"(no assets/{CONFIG_ASSET})")
+    with open(config_path, encoding="utf-8") as file:
+        return VideoFlowConfig.from_json(file.read())
+
+
+def load_video(source, config, data_dir=None):
+    """uint8 [N, T, H, W, 3] from an .npy file, a GIF or `tfds:SPLIT[:INDEX]`."""
+    if source.startswith("tfds:"):
+        from videoflow_tf.videos import load_videos  # needs TensorFlow and TFDS
+
+        split, _, index = source[len("tfds:"):].partition(":")
+        scored = config.num_context_frames + config.num_target_frames
+        return load_videos(config, split, 1, data_dir, num_frames=scored,
+                           first=int(index or 0))
+    if not os.path.isfile(source):
+        raise UsageError(f"video {source!r} does not exist (expected an .npy file, a GIF "
+                         "or tfds:SPLIT[:INDEX])")
+    if source.lower().endswith(".npy"):
+        video = np.load(source)
+    elif source.lower().endswith(".gif"):
+        with Image.open(source) as gif:
+            video = np.stack([np.asarray(gif.convert("RGB")) for _ in _frames(gif)])
+    else:
+        raise UsageError(f"video {source!r} must be an .npy file, a GIF or tfds:SPLIT[:INDEX]")
+    if (video.dtype != np.uint8 or video.ndim not in (4, 5)
+            or video.shape[-3:] != config.image_shape):
+        size = config.image_size
+        raise UsageError(f"video {source!r} must be uint8 [T, {size}, {size}, 3] or [N, T, "
+                         f"{size}, {size}, 3]; got {video.dtype} {list(video.shape)}")
+    return video[None] if video.ndim == 4 else video
+
+
+def _frames(gif):
+    for index in range(gif.n_frames):
+        gif.seek(index)
+        yield index
+
+
+def request_body(video, config, signature=SAMPLE_SIGNATURE, temperature=None, seed=0):
+    """The `:predict` body (a dict) for uint8 videos [N, T, H, W, 3]."""
+    frames = config.num_context_frames + (config.num_target_frames
+                                          if signature == LOG_PROB_SIGNATURE else 0)
+    if video.shape[1] < frames:
+        raise UsageError(f"{signature} needs {frames} frames per video; the video has "
+                         f"{video.shape[1]}")
+    if signature == LOG_PROB_SIGNATURE:
+        inputs = {"video": video[:, :frames].tolist()}
+    else:
+        temperature = config.temperature if temperature is None else temperature
+        inputs = {"context": video[:, :frames].tolist(),
+                  "temperature": [float(temperature)] * len(video),
+                  "seed": [int(seed) + index for index in range(len(video))]}
+    return {"signature_name": signature, "inputs": inputs}
+
+
+def decode_response(body, request):
+    """{output name: numpy array} from a `:predict` answer to `request` (both dicts)."""
+    if "error" in body:
+        raise UsageError(f"the model server answered with an error: {body['error']}")
+    if "outputs" not in body:
+        raise UsageError("not a columnar :predict answer: it has no 'outputs' (send "
+                         "the request with 'inputs', not 'instances')")
+    outputs = body["outputs"]
+    if request["signature_name"] == SAMPLE_SIGNATURE:
+        # TF Serving leaves out the name of a signature's only output.
+        frames = outputs["frames"] if isinstance(outputs, dict) else outputs
+        return {"frames": np.asarray(frames, np.uint8)}
+    return {name: np.asarray(value, np.float64) for name, value in outputs.items()}
+
+
+def response_gif(path, request, outputs, frame_ms=300):
+    """Writes the context and sampled frames of every video as one GIF, a row each."""
+    context = np.asarray(request["inputs"]["context"], np.uint8)
+    videos = np.concatenate([context, outputs["frames"]], axis=1)
+    scale = visualize.default_scale(context.shape[2])
+    visualize.save_gif(path, visualize.video_grid(videos[:, None], context.shape[1], scale),
+                       frame_ms=frame_ms)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m videoflow_tf.rest_client",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    request = commands.add_parser("request", help="a :predict request body from a video")
+    request.add_argument("--model", required=True, metavar="SAVEDMODEL",
+                         help="savedmodels/NAME (its latest version) or savedmodels/NAME/V")
+    request.add_argument("--video", required=True, metavar="SOURCE",
+                         help="an .npy file, a GIF or tfds:SPLIT[:INDEX]")
+    request.add_argument("--signature", default=SAMPLE_SIGNATURE,
+                         choices=(SAMPLE_SIGNATURE, LOG_PROB_SIGNATURE))
+    request.add_argument("--temperature", type=non_negative(float), metavar="T",
+                         help="sampling temperature (default: the model config's)")
+    request.add_argument("--seed", type=int, default=0, metavar="S",
+                         help="seed of the first video; video i gets S + i (default: 0)")
+    request.add_argument("--data-dir", metavar="DIR", help="TFDS data directory")
+    request.add_argument("--out", required=True, metavar="FILE.json")
+    response = commands.add_parser("response", help="a GIF (or scores) from an answer")
+    response.add_argument("--request", required=True, metavar="FILE.json",
+                          help="the request body the answer is for")
+    response.add_argument("--response", required=True, metavar="FILE.json")
+    response.add_argument("--out", metavar="FILE.gif", help="the GIF (serving_default)")
+    response.add_argument("--frame-ms", type=positive(int), default=300, metavar="MS")
+    return parser
+
+
+def main(argv=None):
+    """Runs the command line with `argv` (default: sys.argv[1:]); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        (write_request if args.command == "request" else read_response)(args)
+    except UsageError as error:
+        print(f"rest_client {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def write_request(args):
+    output_file(args.out, (".json",))
+    config = read_config(args.model)
+    video = load_video(args.video, config, args.data_dir)
+    body = request_body(video, config, args.signature, args.temperature, args.seed)
+    with open(args.out, "w", encoding="utf-8") as file:
+        json.dump(body, file)
+    print(f"Wrote {args.out}: a {args.signature} request for {len(video)} video(s)")
+
+
+def read_response(args):
+    request, body = (_read_json(path) for path in (args.request, args.response))
+    outputs = decode_response(body, request)
+    if request["signature_name"] == LOG_PROB_SIGNATURE:
+        for index, bpp in enumerate(outputs["bits_per_pixel"]):
+            print(f"video {index}: {bpp:.4f} bits per pixel, log p = "
+                  f"{outputs['log_prob'][index]:.2f} nats")
+        return
+    if args.out is None:
+        raise UsageError("--out FILE.gif is needed for a serving_default answer")
+    output_file(args.out, (".gif",))
+    response_gif(args.out, request, outputs, args.frame_ms)
+    frames = outputs["frames"]
+    print(f"Wrote {args.out}: {frames.shape[1]} sampled frames for {len(frames)} video(s)")
+
+
+def _read_json(path):
+    if not os.path.isfile(path):
+        raise UsageError(f"{path!r} does not exist")
+    with open(path, encoding="utf-8") as file:
+        try:
+            return json.load(file)  # Python's json reads TF Serving's NaN and Infinity
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{path} is not JSON: {error}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
