@@ -19,7 +19,7 @@ import videoflow_tf as vf
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from videoflow_tf import distribute
+from videoflow_tf import cli, distribute
 from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder as shapes
 
 TWO_CPUS = """
@@ -45,7 +45,9 @@ def run_python(*parts, timeout=240):
 def shapes_dir(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp("shapes"))
     with mock.patch.object(shapes.Builder, "SPLIT_SIZES", {"train": 12, "test": 4}):
-        tfds.builder("stochastic_shapes", data_dir=data_dir).download_and_prepare()
+        # Two files per split: TFDS shards a split by files between workers.
+        tfds.builder("stochastic_shapes", data_dir=data_dir).download_and_prepare(
+            download_config=tfds.download.DownloadConfig(num_shards=2))
     return data_dir
 
 
@@ -137,10 +139,11 @@ def test_global_batch_noise_does_not_depend_on_the_split_over_replicas():
 def test_mirrored_training_matches_one_device_and_checkpoints_move_between_them(
         shapes_dir, tmp_path):
     """The tiny config on the same data and global batch 4: one device, then two replicas
-    (2 + 2 videos), each initialised by `fit` from its first batch; the losses and the
-    final weights agree. A non-finite loss on one replica only skips the update on both.
+    (2 + 2 videos). `fit` initialises both identically from their first batch; the losses
+    and the final weights agree. A non-finite loss on one replica only skips the update on both.
     Checkpoints of either run restore under the other strategy with the same weights and
-    likelihoods.
+    likelihoods. Also: resumed distributed pipelines skip whole global batches, and
+    `copy_first_replica` makes diverged replicas equal.
 
     SGD with momentum, not the paper's Adam: Adam's first steps are about lr * sign(g), so
     gradients that are zero up to rounding (the flat backgrounds make many) become steps of
@@ -174,21 +177,26 @@ def test_mirrored_training_matches_one_device_and_checkpoints_move_between_them(
         def float_weights(model):
             return [w.numpy() for w in model.weights if w.dtype.startswith("float")]
 
-        def train(model, dataset):
-            history = model.fit(dataset, epochs={STEPS}, steps_per_epoch=1, verbose=0)
-            return history.history["loss"], float_weights(model)
+        def train(model, make_data):
+            # fit initialises the model from its data; then fresh pipelines, whose first
+            # iterators see the same order (a second iterator of one reshuffles).
+            model.fit(make_data(), epochs=0, verbose=0)
+            initialised = float_weights(model)
+            history = model.fit(make_data(), epochs={STEPS}, steps_per_epoch=1, verbose=0)
+            return history.history["loss"], initialised, float_weights(model)
 
         single = vf.VideoFlow(config)
         single.compile(optimizer=sgd())
         initial = single.get_weights()  # the prior's kernels are not seeded: share them
-        single_losses, single_weights = train(
-            single, vf.data.make_dataset(batch_size=4, **data))
+        single_losses, single_initialised, single_weights = train(
+            single, lambda: vf.data.make_dataset(batch_size=4, **data))
         with mirrored.scope():
             replicated = Poisonable(config)
             replicated.compile(optimizer=sgd())
             replicated.set_weights(initial)
-        replicated_losses, replicated_weights = train(
-            replicated, vf.data.distribute_dataset(mirrored, global_batch_size=4, **data))
+        replicated_losses, replicated_initialised, replicated_weights = train(
+            replicated,
+            lambda: vf.data.distribute_dataset(mirrored, global_batch_size=4, **data))
 
         def replicas_agree(model):
             return all(np.array_equal(*[a.numpy() for a in
@@ -206,6 +214,22 @@ def test_mirrored_training_matches_one_device_and_checkpoints_move_between_them(
             unchanged=all(np.array_equal(a, b)
                           for a, b in zip(before, float_weights(replicated))),
             replicas_agree=replicas_agree(replicated))
+
+        # Resuming skips the global batches of the steps done, on every replica.
+        resumed = vf.data.distribute_dataset(mirrored, global_batch_size=4, skip_steps=2,
+                                             **data)
+        resumed_batch = np.concatenate([
+            x.numpy() for x in mirrored.experimental_local_results(next(iter(resumed)))])
+        skips_steps = np.array_equal(
+            resumed_batch, next(iter(vf.data.make_dataset(batch_size=4, **data).skip(2))))
+
+        # Replicas (workers) that initialised differently take replica 0's values.
+        with mirrored.scope():
+            diverged = tf.Variable([1.0, 2.0])
+        for offset, component in enumerate(mirrored.experimental_local_results(diverged)):
+            component.assign_add([10.0 * offset, 0.0])
+        vf.distribute.copy_first_replica(mirrored, [diverged])
+        copied = [x.numpy().tolist() for x in mirrored.experimental_local_results(diverged)]
 
         video = np.random.default_rng(0).integers(0, 256, (3, 4, 8, 8, 3), np.uint8)
         restored = {{}}
@@ -228,9 +252,11 @@ def test_mirrored_training_matches_one_device_and_checkpoints_move_between_them(
 
         print(json.dumps(dict(
             single_losses=single_losses, replicated_losses=replicated_losses,
+            same_initialisation=all(np.array_equal(a, b) for a, b in
+                                    zip(single_initialised, replicated_initialised)),
             weight_difference=max(float(np.max(np.abs(a - b)))
                                   for a, b in zip(single_weights, replicated_weights)),
-            poisoned=poisoned, restored=restored)))
+            poisoned=poisoned, restored=restored, skips_steps=skips_steps, copied=copied)))
     """)
     result = json.loads(out.strip().splitlines()[-1])
     single, replicated = np.array(result["single_losses"]), np.array(result["replicated_losses"])
@@ -239,10 +265,13 @@ def test_mirrored_training_matches_one_device_and_checkpoints_move_between_them(
     # Only float rounding differs (two half-batch sums, then an all-reduce): measured
     # differences are about 1e-6 relative in the losses and 2e-6 in the weights, while
     # unscaled replica gradients (a doubled step) would move the losses by about 1e-2.
+    assert result["same_initialisation"]
     np.testing.assert_allclose(replicated, single, rtol=1e-5, atol=0)
     assert result["weight_difference"] < 2e-5, result
     assert result["poisoned"] == dict(bad_step=STEPS + 1, iterations=STEPS, unchanged=True,
                                       replicas_agree=True), result
+    assert result["skips_steps"]
+    assert result["copied"] == [[1.0, 2.0], [1.0, 2.0]]
     for name, checks in result["restored"].items():
         assert checks == dict(same_weights=True, replicas_agree=True, iterations=STEPS,
                               same_log_prob=True), (name, checks)
@@ -255,28 +284,20 @@ WORKER = """
     import json, os, sys
     import numpy as np
     import videoflow_tf as vf
-    import tensorflow as tf
+    from videoflow_tf import train
 
-    strategy = vf.distribute.make_strategy("multi_worker")
-    config = vf.get_config("tiny").replace(init_batch_size=2)
-    videos = np.random.default_rng(0).integers(0, 256, (16, 3, 8, 8, 3), np.uint8)
-
-    def dataset_fn(context):  # each worker its own half of the videos
-        dataset = tf.data.Dataset.from_tensor_slices(videos).shard(
-            context.num_input_pipelines, context.input_pipeline_id)
-        return dataset.batch(context.get_per_replica_batch_size(4)).repeat()
-
-    with strategy.scope():
-        model = vf.VideoFlow(config)
-    history = model.fit(strategy.distribute_datasets_from_function(dataset_fn), epochs=3,
-                        steps_per_epoch=1, verbose=0)
+    data_dir, model_dir, out = sys.argv[1:]
+    result = train.train(vf.get_config("tiny"), None, model_dir, 3, data_dir=data_dir,
+                         strategy="multi_worker", checkpoint_every_steps=2, steps_per_epoch=3,
+                         summary_every=1, sample_every=0, verbose=0)
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-    np.savez(os.path.join(sys.argv[1], f"worker{index}.npz"),
-             *[w.numpy() for w in model.weights])
-    print(json.dumps(dict(chief=vf.distribute.is_chief(strategy),
+    np.savez(os.path.join(out, f"worker{index}.npz"),
+             *[w.numpy() for w in result.model.weights])
+    strategy = result.model.distribute_strategy
+    print(json.dumps(dict(chief=vf.distribute.is_chief(strategy), step=result.step,
                           replicas=strategy.num_replicas_in_sync,
-                          iterations=int(model.optimizer.iterations.numpy()),
-                          losses=history.history["loss"])))
+                          checkpoint=result.checkpoint,
+                          losses=result.history.history["loss"])))
 """
 
 
@@ -290,21 +311,27 @@ def free_ports(count):
     return ports
 
 
-def test_two_workers_train_to_identical_weights(tmp_path):
-    """Two processes of MultiWorkerMirroredStrategy on 127.0.0.1, each fed other videos
-    (also for the data-dependent initialisation), end with the same weights."""
+def test_two_workers_train_identically_and_only_the_chief_writes(shapes_dir, tmp_path,
+                                                                  capsys):
+    """`vf.train.train(strategy="multi_worker")` in two processes on 127.0.0.1 (each its own
+    TFDS shard): both end with the same weights, the chief's last checkpoint; only the chief
+    writes checkpoints and logs, the other's scratch folder is gone. The run then resumes
+    under the default strategy from the command line."""
+    model_dir, out, scratch = tmp_path / "run", tmp_path / "out", tmp_path / "scratch"
+    out.mkdir()
+    scratch.mkdir()
     workers = [f"127.0.0.1:{port}" for port in free_ports(2)]
     processes = []
     for index in range(2):
-        env = dict(os.environ, TF_CONFIG=json.dumps(
+        env = dict(os.environ, TMPDIR=str(scratch), TF_CONFIG=json.dumps(
             {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
         processes.append(subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(WORKER), str(tmp_path)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            [sys.executable, "-c", textwrap.dedent(WORKER), shapes_dir, str(model_dir),
+             str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = []
     try:
         for process in processes:
-            stdout, stderr = process.communicate(timeout=240)
+            stdout, stderr = process.communicate(timeout=300)
             assert process.returncode == 0, stderr[-3000:]
             outputs.append(json.loads(stdout.strip().splitlines()[-1]))
     finally:
@@ -312,12 +339,41 @@ def test_two_workers_train_to_identical_weights(tmp_path):
             if process.poll() is None:
                 process.kill()
                 process.communicate()
+    checkpoints = model_dir / "checkpoints"
     assert [output["chief"] for output in outputs] == [True, False]
+    assert [output["checkpoint"] for output in outputs] == [str(checkpoints / "ckpt-3"), None]
     for output in outputs:
-        assert output["replicas"] == 2 and output["iterations"] == 3
+        assert output["replicas"] == 2 and output["step"] == 3
         assert np.isfinite(output["losses"]).all()
     assert outputs[0]["losses"] == outputs[1]["losses"]  # logs are all-reduced
-    weights = [np.load(tmp_path / f"worker{index}.npz") for index in range(2)]
+    weights = [np.load(out / f"worker{index}.npz") for index in range(2)]
     assert len(weights[0].files) == len(weights[1].files) > 50
     for name in weights[0].files:
         np.testing.assert_array_equal(weights[0][name], weights[1][name], err_msg=name)
+    saved = tf.train.load_checkpoint(str(checkpoints / "ckpt-3"))
+    for index, name in enumerate(weights[0].files):
+        np.testing.assert_array_equal(
+            saved.get_tensor(f"weights/{index}/.ATTRIBUTES/VARIABLE_VALUE"), weights[0][name])
+    assert sorted(os.listdir(model_dir)) == ["checkpoints", "config.json", "logs",
+                                             "training.json"]
+    assert len(os.listdir(model_dir / "logs" / "train")) == 1  # the chief's event file
+    assert os.listdir(scratch) == []
+
+    assert cli.main(["train", "--model-dir", str(model_dir), "--data-dir", shapes_dir,
+                     "--steps", "4", "--sample-every", "0", "--verbose", "0"]) == 0
+    assert "at step 3 of 4" in capsys.readouterr().out
+    assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-4")
+
+
+def test_the_command_line_checks_the_strategy(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    args = ["train", "--config", "tiny", "--model-dir", str(tmp_path / "run"), "--steps", "1"]
+    assert cli.main(args + ["--strategy", "gpus"]) == 2
+    assert ("invalid choice: 'gpus' (choose from 'default', 'mirrored', 'multi_worker', "
+            "'tpu')") in capsys.readouterr().err
+    assert cli.main(args + ["--strategy", "multi_worker"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("videoflow-tf train: error: the multi_worker strategy reads the "
+                            "cluster from the TF_CONFIG environment variable, which is not set")
+    assert len(error.splitlines()) == 1
+    assert not os.path.exists(tmp_path / "run")

@@ -87,11 +87,12 @@ def make_dataset(name, split, config, batch_size, training, data_dir=None, seed=
 
 
 def distribute_dataset(strategy, name, split, config, global_batch_size, training,
-                       data_dir=None, seed=None):
+                       data_dir=None, seed=None, skip_steps=0):
     """`make_dataset` under `strategy`: a distributed dataset of per-replica batches.
 
     `global_batch_size` videos per step, split evenly over the replicas (it must
-    divide by their number).
+    divide by their number). The batches of the first `skip_steps` steps are skipped
+    (to resume training): each pipeline skips one batch per replica it feeds per step.
     """
     if global_batch_size % strategy.num_replicas_in_sync:
         raise ValueError(f"global_batch_size {global_batch_size} does not divide over "
@@ -99,9 +100,12 @@ def distribute_dataset(strategy, name, split, config, global_batch_size, trainin
     tfds.builder(_check_name(name), data_dir=data_dir).download_and_prepare()  # once, up front
 
     def dataset_fn(input_context):
-        return make_dataset(name, split, config,
-                            input_context.get_per_replica_batch_size(global_batch_size),
-                            training, data_dir=data_dir, seed=seed, input_context=input_context)
+        dataset = make_dataset(name, split, config,
+                               input_context.get_per_replica_batch_size(global_batch_size),
+                               training, data_dir=data_dir, seed=seed,
+                               input_context=input_context)
+        replicas_fed = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+        return dataset.skip(skip_steps * replicas_fed)
 
     return strategy.distribute_datasets_from_function(dataset_fn)
 

@@ -178,18 +178,35 @@ def copy_first_replica(strategy, variables):
     variables = [v for v in variables if tf.as_dtype(v.dtype).is_floating]
     if strategy.num_replicas_in_sync == 1 or not variables:
         return
+    for variable, value in zip(variables, _first_replica_values(strategy, variables)):
+        variable.assign(value)
 
+
+def same_on_all_workers(strategy, value):
+    """Whether the number `value`, given by every worker (each calls this, eagerly), is
+    the same on all of them."""
+    if strategy.num_replicas_in_sync == 1:
+        return True
+    value = tf.constant(value, tf.float64)
+    first = _first_replica_values(strategy, [value])[0]
+    disagreeing = _first_replica_values(strategy, [tf.cast(value != first, tf.float64)],
+                                        reduce=tf.distribute.ReduceOp.SUM)[0]
+    return float(disagreeing) == 0.0
+
+
+def _first_replica_values(strategy, values, reduce=None):
+    """Replica 0's `values` (tensors or variables), as seen by this worker; with `reduce`,
+    that reduction of every replica's values instead."""
     @tf.function
-    def first_replica_values():
+    def reduced():
         def replica_fn():
             context = tf.distribute.get_replica_context()
             first = tf.equal(context.replica_id_in_sync_group, 0)
-            return context.all_reduce(
-                tf.distribute.ReduceOp.SUM,
-                [tf.where(first, v, tf.zeros_like(v)) for v in variables])
+            mine = [tf.convert_to_tensor(v) for v in values]
+            if reduce is None:
+                mine = [tf.where(first, v, tf.zeros_like(v)) for v in mine]
+            return context.all_reduce(reduce or tf.distribute.ReduceOp.SUM, mine)
 
         return strategy.run(replica_fn)
 
-    values = strategy.experimental_local_results(first_replica_values())[0]
-    for variable, value in zip(variables, values):
-        variable.assign(value)
+    return strategy.experimental_local_results(reduced())[0]

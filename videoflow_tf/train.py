@@ -20,11 +20,20 @@ weights of the last good step.
 TensorBoard (`MODEL_DIR/logs/train`): `bpp` (mean over the last `summary_every` steps),
 `learning_rate`, and `samples`, futures sampled from fixed test contexts (context frames
 framed in orange) every `sample_every` steps and at the end.
+
+Several devices or machines (`strategy`, see `vf.distribute`): the batch size is the global
+one, split over the replicas, and a checkpoint of one strategy resumes under another. With
+`multi_worker` every worker runs the same command; all of them restore from MODEL_DIR (so it
+must be storage they share, such as GCS or NFS), and only the chief writes there: the
+config, the checkpoints and the TensorBoard logs (the others checkpoint into a temporary
+folder that they delete).
 """
 import dataclasses
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 import keras
@@ -32,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from videoflow_tf import data, model_dir as run_dir, visualize
+from videoflow_tf import data, distribute, model_dir as run_dir, visualize
 from videoflow_tf.callbacks import StopOnNonFiniteLoss
 from videoflow_tf.config import CONFIG_NAMES
 from videoflow_tf.model import VideoFlow
@@ -58,7 +67,8 @@ def add_arguments(parser):
                         help="total number of training steps; a resumed run continues up "
                         "to it (default: %(default)s)")
     parser.add_argument("--batch-size", type=positive(int), metavar="B",
-                        help="videos per step (default: the config's batch_size)")
+                        help="videos per step, split over the replicas of --strategy "
+                        "(default: the config's batch_size)")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="TFDS data directory (default: TFDS's, ~/tensorflow_datasets)")
     parser.add_argument("--set", action="extend", nargs="+", default=[],
@@ -84,6 +94,11 @@ def add_arguments(parser):
     parser.add_argument("--sample-every", type=non_negative(int), default=1000, metavar="N",
                         help="TensorBoard sampled videos every N steps and at the end; "
                         "0: never (default: %(default)s)")
+    parser.add_argument("--strategy", choices=distribute.STRATEGIES, default="default",
+                        help="tf.distribute strategy: default (one device), mirrored (every "
+                        "GPU of this machine), multi_worker (the machines listed in "
+                        "TF_CONFIG; run the command on each) or tpu (TPU_NAME, else this "
+                        "TPU VM's) (default: %(default)s)")
     parser.add_argument("--verbose", type=int, choices=(0, 1, 2),
                         help="Keras fit verbosity: 1 progress bar, 2 one line per epoch "
                         "(default: 1 on a terminal, else 2)")
@@ -103,20 +118,25 @@ def run(args):
                    checkpoint_every_steps=args.checkpoint_every_steps,
                    keep_checkpoints=args.keep_checkpoints,
                    steps_per_epoch=args.steps_per_epoch, summary_every=args.summary_every,
-                   sample_every=args.sample_every, verbose=args.verbose)
+                   sample_every=args.sample_every, verbose=args.verbose,
+                   strategy=args.strategy)
     if result.bad_step is not None:
         print(f"videoflow-tf train: the loss was not finite at step {result.bad_step}; "
               f"{result.checkpoint} holds the last good weights (step {result.step})",
               file=sys.stderr)
         return 1
-    print(f"Trained to step {result.step}: {result.checkpoint}")
+    if result.checkpoint is None:
+        print(f"Trained to step {result.step} (the chief writes the checkpoints)")
+    else:
+        print(f"Trained to step {result.step}: {result.checkpoint}")
     return 0
 
 
 @dataclasses.dataclass
 class TrainResult:
     """What `train` did: the trained model, its step, the step whose loss was not finite
-    (None if none), the last checkpoint's path and Keras's History."""
+    (None if none), the last checkpoint's path (None on a worker other than the chief) and
+    Keras's History."""
     model: VideoFlow
     step: int
     bad_step: int | None
@@ -127,21 +147,29 @@ class TrainResult:
 def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
           checkpoint_every=300.0, checkpoint_every_steps=None, keep_checkpoints=3,
           steps_per_epoch=500, summary_every=100, sample_every=1000, verbose=None,
-          callbacks=()):
+          callbacks=(), strategy="default"):
     """Trains `config` on `dataset` (a TFDS name; None: config.dataset) in `model_dir` up to
     `steps` steps in total, resuming the run found there. Returns a TrainResult.
 
-    A `model_dir` holding a run of another config or data_seed raises UsageError (a
-    ValueError). `callbacks` are extra Keras callbacks for `fit`. See the module docstring
-    for checkpoints, resuming and TensorBoard.
+    `strategy` is a `tf.distribute.Strategy` or the name of one (`vf.distribute.STRATEGIES`);
+    `config.batch_size` is the global batch. A `model_dir` holding a run of another config
+    or data_seed raises UsageError (a ValueError). `callbacks` are extra Keras callbacks for
+    `fit`. See the module docstring for checkpoints, resuming, TensorBoard and strategies.
     """
     if dataset is not None:
         config = resolve_config(base=config, dataset=check_dataset(dataset))
     check_dataset(config.dataset)
+    strategy = _strategy(strategy, config.batch_size)
+    chief = distribute.is_chief(strategy)
     data_dir = os.path.abspath(data_dir) if data_dir else None
-    run_dir.start_run(model_dir, config, {"data_seed": data_seed, "data_dir": data_dir})
+    if chief:
+        run_dir.start_run(model_dir, config, {"data_seed": data_seed, "data_dir": data_dir})
     model, manager, train_data, step = setup_training(config, model_dir, data_dir, data_seed,
-                                                      keep_checkpoints)
+                                                      keep_checkpoints, strategy)
+    if not distribute.same_on_all_workers(strategy, step):
+        raise UsageError(f"the workers restored different steps from {model_dir} (this one "
+                         f"step {step}); every worker must read the same --model-dir, on "
+                         "storage they share")
     if step >= steps:
         print(f"{model_dir} is already trained to step {step} (asked: {steps}).")
         return TrainResult(model, step, None, manager.latest_checkpoint, None)
@@ -149,10 +177,14 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
         print(f"Resuming {model_dir} at step {step} of {steps} from "
               f"{manager.latest_checkpoint}; skipping the {step} batches already used.")
 
+    scratch = None
+    if not chief:  # it checkpoints too (as tf.distribute asks), where nobody reads
+        scratch = tempfile.mkdtemp(prefix="videoflow-tf-worker-")
+        manager = run_dir.checkpoint_manager(scratch, manager.checkpoint, 1)
     stop_on_nan = StopOnNonFiniteLoss()
     all_callbacks = [stop_on_nan, StopAtStep(steps),
                      PeriodicCheckpoint(manager, checkpoint_every, checkpoint_every_steps)]
-    if summary_every or sample_every:
+    if chief and (summary_every or sample_every):
         contexts = None
         if sample_every:
             contexts = load_videos(config, "test", NUM_SUMMARY_VIDEOS, data_dir)[
@@ -166,30 +198,64 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
                             initial_epoch=step // steps_per_epoch,
                             steps_per_epoch=steps_per_epoch, verbose=verbose,
                             callbacks=all_callbacks + list(callbacks))
+        checkpoint = _save(manager, model)
     except KeyboardInterrupt:
         _save(manager, model)
         raise
-    checkpoint = _save(manager, model)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     return TrainResult(model, int(model.optimizer.iterations.numpy()), stop_on_nan.bad_step,
-                       checkpoint, history)
+                       checkpoint if chief else None, history)
 
 
-def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints):
-    """(model, checkpoint manager, training dataset, step): the model and its optimizer,
-    restored from the latest checkpoint of `model_dir` if any, and the training batches
-    continuing after the `step` batches that the restored run had used."""
-    model = VideoFlow(config)
-    model.compile(optimizer=make_optimizer(config))
-    model.optimizer.build(model.trainable_variables)
+def _strategy(strategy, batch_size):
+    """The strategy (made from its name if a str), checked against the global batch size."""
+    if isinstance(strategy, str):
+        try:
+            strategy = distribute.make_strategy(strategy)
+        except (ValueError, RuntimeError) as error:
+            raise UsageError(str(error)) from None
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise UsageError(f"the batch size {batch_size} does not divide over the strategy's "
+                         f"{replicas} replicas; use a multiple of {replicas} (--batch-size)")
+    return strategy
+
+
+def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, strategy=None):
+    """(model, checkpoint manager, training dataset, step): the model and its optimizer
+    (made in `strategy`'s scope; None: the default strategy), restored from the latest
+    checkpoint of `model_dir` if any, else initialised from the first training videos, and
+    the training batches continuing after the `step` batches that the restored run had
+    used (a distributed dataset under a strategy other than the default)."""
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = VideoFlow(config)
+        model.compile(optimizer=make_optimizer(config))
+        model.optimizer.build(model.trainable_variables)
     manager = run_dir.checkpoint_manager(
         model_dir, run_dir.make_checkpoint(model, model.optimizer), keep_checkpoints)
     step = 0
     if manager.latest_checkpoint:
         run_dir.restore(manager.checkpoint, manager.latest_checkpoint, model)
         step = int(model.optimizer.iterations.numpy())
-    train_data = data.make_dataset(config.dataset, "train", config, config.batch_size,
-                                   training=True, data_dir=data_dir, seed=data_seed)
-    return model, manager, train_data.skip(step), step
+    else:
+        # From a pipeline of their own (every worker the same videos), so that `fit`
+        # iterates the training pipeline from its start, as after a resume: a second
+        # iterator of a shuffled dataset would see another order.
+        first = data.make_dataset(config.dataset, "train", config, config.init_batch_size,
+                                  training=True, data_dir=data_dir, seed=data_seed)
+        with strategy.scope():
+            model.initialize(next(iter(first)))
+    if strategy is tf.distribute.get_strategy():  # the default strategy
+        train_data = data.make_dataset(config.dataset, "train", config, config.batch_size,
+                                       training=True, data_dir=data_dir, seed=data_seed)
+        return model, manager, train_data.skip(step), step
+    train_data = data.distribute_dataset(strategy, config.dataset, "train", config,
+                                         config.batch_size, training=True, data_dir=data_dir,
+                                         seed=data_seed, skip_steps=step)
+    return model, manager, train_data, step
 
 
 def _save(manager, model):
