@@ -13,4 +13,5 @@ from videoflow_tf import data  # noqa: E402  (importing it registers the TFDS bu
 from videoflow_tf import bijectors, flow  # noqa: E402,F401
 from videoflow_tf.model import VideoFlow  # noqa: E402
 from videoflow_tf import callbacks  # noqa: E402
+from videoflow_tf import distribute  # noqa: E402,F401  (vf.distribute: strategies by name)
 from videoflow_tf import train  # noqa: E402,F401  (vf.train.train: the train command from Python)
