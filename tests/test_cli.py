@@ -322,6 +322,13 @@ def test_resuming_with_another_config_is_refused(run, data_dir, tmp_path, capsys
     assert run_dir.read_config(model_dir) == TINY  # untouched
 
 
+def test_resuming_may_change_the_sampling_temperature(run, data_dir, tmp_path, capsys):
+    model_dir = copy_run(run, tmp_path)
+    assert cli.main(train_args(model_dir, data_dir, 6, "--set", "temperature=0.5")) == 0
+    assert "already trained to step 6" in capsys.readouterr().out
+    assert run_dir.read_config(model_dir) == TINY.replace(temperature=0.5)
+
+
 def test_unreadable_checkpoint_is_a_usage_error(run, tmp_path, capsys):
     model_dir = copy_run(run, tmp_path)
     config = run_dir.read_config(model_dir).replace(num_steps=3)  # a model of other shapes

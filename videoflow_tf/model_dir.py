@@ -24,6 +24,7 @@ TRAINING_FILE = "training.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = os.path.join("logs", "train")
 FIXED_SETTINGS = ("data_seed",)  # settings a resumed run must share with the first one
+SAMPLING_FIELDS = ("temperature",)  # config fields training never reads: free to change
 
 
 def make_checkpoint(model, optimizer=None):
@@ -49,14 +50,15 @@ def checkpoint_step(path):
 
 def start_run(model_dir, config, settings):
     """Creates `model_dir` with the run's config and settings, or checks that an existing
-    run used the same config and FIXED_SETTINGS (else UsageError naming the differences)."""
+    run used the same config and FIXED_SETTINGS (else UsageError naming the differences).
+    Only SAMPLING_FIELDS may differ: the run's config.json then takes the new values."""
     config_path = os.path.join(model_dir, CONFIG_FILE)
     if os.path.exists(config_path):
         stored = read_config(model_dir)
         stored_settings = read_settings(model_dir)
         differences = [f"{name}: {value!r} in the run, {getattr(config, name)!r} now"
                        for name, value in stored.to_dict().items()
-                       if getattr(config, name) != value]
+                       if getattr(config, name) != value and name not in SAMPLING_FIELDS]
         differences += [f"{name}: {stored_settings.get(name)!r} in the run, "
                         f"{settings[name]!r} now" for name in FIXED_SETTINGS
                         if stored_settings.get(name) != settings[name]]
@@ -64,6 +66,8 @@ def start_run(model_dir, config, settings):
             raise UsageError(f"{model_dir} holds a run with another configuration ("
                              f"{'; '.join(differences)}); resume it with the same settings "
                              "or train in a new --model-dir")
+        if config != stored:
+            _write_text(config_path, config.to_json())
         _write_json(os.path.join(model_dir, TRAINING_FILE), {**stored_settings, **settings})
         return
     try:
