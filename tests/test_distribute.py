@@ -15,7 +15,7 @@ from unittest import mock
 import numpy as np
 import pytest
 
-import videoflow_tf as vf
+import videoflow_tf  # noqa: F401  (before TensorFlow: imports it quietly)
 import tensorflow as tf
 import tensorflow_datasets as tfds
 

@@ -129,9 +129,10 @@ def apply_if(flag, apply, *args):
     """Calls `apply(*args)` on every replica iff `flag`, the same on every replica (see
     `all_replicas`). `apply` may synchronise replicas (an optimizer's update does).
 
-    Most strategies synchronise through `merge_call`, which a `tf.cond` in a replica may
-    not contain; there the condition is taken in cross-replica context and `apply` runs on
-    every replica from inside it. `args` are per-replica values.
+    MirroredStrategy and MultiWorkerMirroredStrategy (unless XLA-compiled on GPUs)
+    synchronise through `merge_call`, which a `tf.cond` in a replica may not contain; there
+    the condition is taken in cross-replica context and `apply` runs on every replica from
+    inside it. `args` are per-replica values.
     """
     def skip():
         return tf.constant(False)
@@ -178,7 +179,7 @@ def copy_first_replica(strategy, variables):
     variables = [v for v in variables if tf.as_dtype(v.dtype).is_floating]
     if strategy.num_replicas_in_sync == 1 or not variables:
         return
-    for variable, value in zip(variables, _first_replica_values(strategy, variables)):
+    for variable, value in zip(variables, _replica_sums(strategy, variables, first_only=True)):
         variable.assign(value)
 
 
@@ -188,25 +189,24 @@ def same_on_all_workers(strategy, value):
     if strategy.num_replicas_in_sync == 1:
         return True
     value = tf.constant(value, tf.float64)
-    first = _first_replica_values(strategy, [value])[0]
-    disagreeing = _first_replica_values(strategy, [tf.cast(value != first, tf.float64)],
-                                        reduce=tf.distribute.ReduceOp.SUM)[0]
+    first = _replica_sums(strategy, [value], first_only=True)[0]
+    disagreeing = _replica_sums(strategy, [tf.cast(value != first, tf.float64)])[0]
     return float(disagreeing) == 0.0
 
 
-def _first_replica_values(strategy, values, reduce=None):
-    """Replica 0's `values` (tensors or variables), as seen by this worker; with `reduce`,
-    that reduction of every replica's values instead."""
+def _replica_sums(strategy, values, first_only=False):
+    """The sums over all replicas of `values` (tensors or variables, read on each
+    replica); with `first_only`, replica 0's values (the others add zeros)."""
     @tf.function
-    def reduced():
+    def all_reduce():
         def replica_fn():
             context = tf.distribute.get_replica_context()
-            first = tf.equal(context.replica_id_in_sync_group, 0)
             mine = [tf.convert_to_tensor(v) for v in values]
-            if reduce is None:
+            if first_only:
+                first = tf.equal(context.replica_id_in_sync_group, 0)
                 mine = [tf.where(first, v, tf.zeros_like(v)) for v in mine]
-            return context.all_reduce(reduce or tf.distribute.ReduceOp.SUM, mine)
+            return context.all_reduce(tf.distribute.ReduceOp.SUM, mine)
 
         return strategy.run(replica_fn)
 
-    return strategy.experimental_local_results(reduced())[0]
+    return strategy.experimental_local_results(all_reduce())[0]
