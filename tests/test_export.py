@@ -168,6 +168,18 @@ def test_exports_go_to_the_next_integer_version_and_never_overwrite(exports):
     assert export.versions(str(base)) == [3, 4, 5]
 
 
+@pytest.mark.parametrize("num_frames, message", [
+    (0, "num_frames must be an int >= 1; got 0"), (2.0, "num_frames must be an int >= 1"),
+    (None, "is a file, not a folder")])
+def test_bad_export_arguments_fail_before_writing(model, tmp_path, num_frames, message):
+    base = tmp_path / "base"
+    if num_frames is None:
+        base.write_text("not a folder")
+    with pytest.raises(ValueError, match=message):
+        export.export_saved_model(model, str(base), num_frames=num_frames)
+    assert not base.is_dir()
+
+
 def test_the_config_travels_as_an_asset(exports):
     _, first, _, _ = exports
     with open(os.path.join(first, "assets", export.CONFIG_ASSET)) as file:
