@@ -166,10 +166,6 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
         run_dir.start_run(model_dir, config, {"data_seed": data_seed, "data_dir": data_dir})
     model, manager, train_data, step = setup_training(config, model_dir, data_dir, data_seed,
                                                       keep_checkpoints, strategy)
-    if not distribute.same_on_all_workers(strategy, step):
-        raise UsageError(f"the workers restored different steps from {model_dir} (this one "
-                         f"step {step}); every worker must read the same --model-dir, on "
-                         "storage they share")
     if step >= steps:
         print(f"{model_dir} is already trained to step {step} (asked: {steps}).")
         return TrainResult(model, step, None, manager.latest_checkpoint, None)
@@ -226,9 +222,10 @@ def _strategy(strategy, batch_size):
 def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, strategy=None):
     """(model, checkpoint manager, training dataset, step): the model and its optimizer
     (made in `strategy`'s scope; None: the default strategy), restored from the latest
-    checkpoint of `model_dir` if any, else initialised from the first training videos, and
-    the training batches continuing after the `step` batches that the restored run had
-    used (a distributed dataset under a strategy other than the default)."""
+    checkpoint of `model_dir` if any (the same step on every worker, else UsageError), else
+    initialised from the first training videos, and the training batches continuing after
+    the `step` batches that the restored run had used (a distributed dataset under a
+    strategy other than the default)."""
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = VideoFlow(config)
@@ -240,7 +237,11 @@ def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, str
     if manager.latest_checkpoint:
         run_dir.restore(manager.checkpoint, manager.latest_checkpoint, model)
         step = int(model.optimizer.iterations.numpy())
-    else:
+    if not distribute.same_on_all_workers(strategy, step):
+        raise UsageError(f"the workers restored different steps from {model_dir} (this one "
+                         f"step {step}); every worker must read the same --model-dir, on "
+                         "storage they share")
+    if not int(model.is_initialized.numpy()):
         # From a pipeline of their own (every worker the same videos), so that `fit`
         # iterates the training pipeline from its start, as after a resume: a second
         # iterator of a shuffled dataset would see another order.
