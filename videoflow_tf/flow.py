@@ -86,6 +86,9 @@ class MultiScaleGlow(keras.layers.Layer):
       width: hidden channels of the coupling networks (512 in the paper).
       activation: "relu" or "gatu" in the coupling networks.
       seed: seeds the random rotations and kernel initialisations (None: unseeded).
+      memory_saving: backpropagation through `encode` stores each step's input only
+        and recomputes the step's activations from it (`tf.recompute_grad`), so
+        training memory barely grows with num_steps, for one more forward pass.
 
     `encode(x)` -> (latents, conditions, log_det); `decode(latents)` -> x;
     `decode_sampling(z_top, sample_fn)` -> (x, latents); `initialize(x)` runs the
@@ -94,7 +97,7 @@ class MultiScaleGlow(keras.layers.Layer):
     """
 
     def __init__(self, image_shape, num_levels=3, num_steps=24, coupling="affine", width=512,
-                 activation="relu", seed=None, name=None, **kwargs):
+                 activation="relu", seed=None, memory_saving=False, name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         image_shape = tuple(int(d) for d in image_shape)
         if len(image_shape) != 3:
@@ -113,6 +116,7 @@ class MultiScaleGlow(keras.layers.Layer):
         self.width = int(width)
         self.activation = activation
         self.seed = seed
+        self.memory_saving = bool(memory_saving)
         self.levels = []
         self._level_shapes = []  # shape inside level l (after its squeeze)
         h, w, c = image_shape
@@ -169,9 +173,11 @@ class MultiScaleGlow(keras.layers.Layer):
         log_det = tf.zeros(tf.shape(h)[:1], h.dtype)
         for index, steps in enumerate(self.levels):
             h = squeeze.squeeze(h)
-            for step in steps:
-                h, step_log_det = step.encode(h)
-                log_det += step_log_det
+            if self.memory_saving and not actnorm.initializing():
+                h, level_log_det = encode_recomputing_activations(steps, h)
+            else:
+                h, level_log_det = encode_storing_activations(steps, h)
+            log_det += level_log_det
             if index < self.num_levels - 1:
                 h, z = split.split(h)
                 latents.append(z)
@@ -257,7 +263,32 @@ class MultiScaleGlow(keras.layers.Layer):
         return {**super().get_config(), "image_shape": self.image_shape,
                 "num_levels": self.num_levels, "num_steps": self.num_steps,
                 "coupling": self.coupling, "width": self.width,
-                "activation": self.activation, "seed": self.seed}
+                "activation": self.activation, "seed": self.seed,
+                "memory_saving": self.memory_saving}
+
+
+def encode_storing_activations(steps, x):
+    """x through the FlowSteps `steps` in order: (y, summed log-det [B])."""
+    log_det = 0.0
+    for step in steps:
+        x, step_log_det = step.encode(x)
+        log_det += step_log_det
+    return x, log_det
+
+
+def encode_recomputing_activations(steps, x):
+    """`encode_storing_activations` whose gradient stores only each step's input.
+
+    Backpropagation recomputes a step's activations from its input when it reaches the
+    step (`tf.recompute_grad`, which also makes the recomputation wait for the gradient
+    behind the step), so one step's activations live at a time. The gradients are those
+    of plain backpropagation (the same operations on the same inputs).
+    """
+    log_det = 0.0
+    for step in steps:
+        x, step_log_det = tf.recompute_grad(step.encode)(x)
+        log_det += step_log_det
+    return x, log_det
 
 
 class GlowBijector(one_pass.OnePassBijector):

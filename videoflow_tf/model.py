@@ -46,7 +46,8 @@ class VideoFlow(keras.Model):
         self.flow = MultiScaleGlow(
             image_shape=config.image_shape, num_levels=config.num_levels,
             num_steps=config.num_steps, coupling=config.coupling, width=config.coupling_width,
-            activation=config.coupling_activation, seed=config.seed, name="flow")
+            activation=config.coupling_activation, seed=config.seed,
+            memory_saving=config.recomputes_activations, name="flow")
         if not self.flow.built:
             self.flow.build((None,) + config.image_shape)
         self.prior = LatentPrior(config, name="prior")
