@@ -33,8 +33,7 @@ def load_videos(config, split, num_videos, data_dir=None, num_frames=None, first
     `split` (fewer if the split is shorter; UsageError if it has none of them)."""
     dataset = evaluation_dataset(config, split, batch_size=64, data_dir=data_dir,
                                  num_frames=num_frames)
-    videos = np.concatenate([batch for batch in tfds.as_numpy(
-        dataset.unbatch().skip(first).take(num_videos).batch(64))] or [np.zeros((0,))])
-    if len(videos) == 0:
+    batches = list(tfds.as_numpy(dataset.unbatch().skip(first).take(num_videos).batch(64)))
+    if not batches:
         raise UsageError(f"split {split!r} of {config.dataset} has no video number {first}")
-    return videos
+    return np.concatenate(batches)
