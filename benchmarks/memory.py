@@ -1,0 +1,116 @@
+"""Peak training memory against the number of flow steps, with and without memory saving.
+
+For each depth (flow steps per level) and memory_saving "off"/"on", a subprocess builds a
+VideoFlow model of the config at that depth (same width and batch), runs Keras's train
+function (fit's path) once to trace it and `--steps` more times, and reports:
+
+  peak RSS        the process's maximum resident memory (ru_maxrss), tracing included
+  RSS at build    resident memory after building and initialising the model
+  tensor peak     TensorFlow's peak bytes of tensors during the last step (the CPU
+                  allocator's statistics, which count large allocations only: the
+                  activations, weights, gradients and Adam's slots)
+  step s          the fastest step, wall time (and CPU time)
+
+and the ratio of each to the shallowest depth's, the issue's target being peak
+memory at depth 24 at most 1.5x that at depth 6.
+
+    python benchmarks/memory.py                                   # shapes, batch 2
+    python benchmarks/memory.py --config bair_quant --batch 1 --depths 6,24
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default="shapes")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--depths", default="6,12,24")
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--out", default="benchmarks/memory.json")
+    parser.add_argument("--child", nargs=2, metavar=("DEPTH", "MEMORY_SAVING"),
+                        help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def measure(args, depth, memory_saving):
+    import videoflow_tf as vf
+    import numpy as np
+    import tensorflow as tf
+    from videoflow_tf.optim import make_optimizer
+
+    config = vf.get_config(args.config).replace(
+        num_steps=depth, memory_saving=memory_saving, batch_size=args.batch,
+        init_batch_size=args.batch, seed=0)
+    videos = np.random.default_rng(0).integers(
+        0, 256, (args.batch, config.num_train_frames, *config.image_shape), np.uint8)
+    model = vf.VideoFlow(config)
+    model.initialize(videos)
+    model.compile(optimizer=make_optimizer(config))
+    model.optimizer.build(model.trainable_variables)
+    rss_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    train = model.make_train_function() or model.train_function
+    iterator = iter(tf.data.Dataset.from_tensors(videos).repeat())
+    train(iterator)["loss"].numpy()
+    walls, cpus = [], []
+    for _ in range(args.steps):
+        tf.config.experimental.reset_memory_stats("CPU:0")
+        wall, cpu = time.perf_counter(), time.process_time()
+        train(iterator)["loss"].numpy()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return {"depth": depth, "memory_saving": memory_saving,
+            "parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_at_build_mib": rss_build,
+            "tensor_peak_mib": tf.config.experimental.get_memory_info("CPU:0")["peak"] / 2**20,
+            "step_s": min(walls), "step_cpu_s": min(cpus), "load_average": os.getloadavg()[0]}
+
+
+def main():
+    args = parse_args()
+    if args.child:
+        result = measure(args, int(args.child[0]), args.child[1])
+        print("RESULT " + json.dumps(result), flush=True)
+        return
+    results = []
+    for memory_saving in ("off", "on"):
+        for depth in map(int, args.depths.split(",")):
+            command = [sys.executable, os.path.abspath(__file__), "--config", args.config,
+                       "--batch", str(args.batch), "--steps", str(args.steps),
+                       "--child", str(depth), memory_saving]
+            completed = subprocess.run(command, capture_output=True, text=True)
+            lines = [line for line in completed.stdout.splitlines()
+                     if line.startswith("RESULT ")]
+            if completed.returncode or not lines:
+                print(f"depth {depth}, memory saving {memory_saving}: failed\n"
+                      + "\n".join(completed.stderr.strip().splitlines()[-5:]))
+                continue
+            results.append(json.loads(lines[-1][len("RESULT "):]))
+            print(json.dumps(results[-1]), flush=True)
+    print(f"\n{args.config}, batch {args.batch} videos x its training window; "
+          f"{os.cpu_count()} CPU cores, float32")
+    print(f"{'saving':<8}{'depth':>6}{'params':>12}{'peak RSS':>10}{'x':>6}"
+          f"{'RSS build':>11}{'tensor peak':>13}{'x':>6}{'step s':>8}{'CPU s':>8}{'load':>6}")
+    for memory_saving in ("off", "on"):
+        rows = [r for r in results if r["memory_saving"] == memory_saving]
+        for row in rows:
+            base = rows[0]
+            print(f"{memory_saving:<8}{row['depth']:>6}{row['parameters']:>12,}"
+                  f"{row['peak_rss_mib']:>9.0f}M{row['peak_rss_mib'] / base['peak_rss_mib']:>6.2f}"
+                  f"{row['rss_at_build_mib']:>10.0f}M{row['tensor_peak_mib']:>12.0f}M"
+                  f"{row['tensor_peak_mib'] / max(base['tensor_peak_mib'], 1e-9):>6.2f}"
+                  f"{row['step_s']:>8.2f}{row['step_cpu_s']:>8.2f}{row['load_average']:>6.1f}")
+    with open(args.out, "w") as file:
+        json.dump({"args": vars(args), "results": results, "cpu_count": os.cpu_count()},
+                  file, indent=2)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
