@@ -351,7 +351,7 @@ def print_table(ceilings, results):
     print("fraction = analytic model FLOP/s / conv 3x3 ceiling; GFLOP/fr = per frame, "
           "analytic (graph); train excludes memory saving's recompute")
     header = (f"{'config':<11}{'batch':>6}{'xla':>5}{'mode':>9}{'step s':>9}{'fr/s':>8}"
-              f"{'fr/CPU-s':>9}{'GFLOP/fr':>18}{'fraction':>9}{'peak RSS':>10}"
+              f"{"fr/CPU-s":>9}{"GFLOP/fr":>22}{'fraction':>9}{'peak RSS':>10}"
               f"{'tensors':>9}{'load':>6}")
     print(header)
     for result in results:
@@ -373,7 +373,7 @@ def print_table(ceilings, results):
                 memory = (f"{row['peak_rss_mib']:>9.0f}M{row['tensor_peak_mib']:>8.0f}M"
                           if mode == "train" else f"{'':>19}")
                 print(f"{prefix}{row['step_s']:>9.3f}{row['frames_per_s']:>8.2f}"
-                      f"{row['frames_per_cpu_s']:>9.2f}{flops:>18}{fraction:>9}{memory}"
+                      f"{row['frames_per_cpu_s']:>9.2f}{flops:>22}{fraction:>9}{memory}"
                       f"{row['load_average']:>6.1f}")
         print(f"{'':<11}{'':>6} parameters {result['parameters']:,}; memory saving "
               f"{result['memory_saving']}; frames: train {result['train_frames']}/video, "

@@ -136,3 +136,29 @@ def test_fit_traces_the_train_step_once_and_memory_saving_changes_no_update():
         trained.append(model)
     for a, b in zip(*(model.trainable_variables for model in trained)):
         np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.path)
+
+
+def test_derived_weights_are_built_once_per_call_not_once_per_frame():
+    model = vf.VideoFlow(TINY)
+    model.initialize(videos())
+    steps = TINY.num_levels * TINY.num_steps
+    spec = tf.TensorSpec([None, None, 8, 8, 3], tf.uint8)
+
+    def ops(graph_def_or_function, op_type):
+        nodes = getattr(graph_def_or_function, "node", None)
+        if nodes is None:
+            nodes = graph_def_or_function.node_def
+        return sum(node.op == op_type for node in nodes)
+
+    # log_prob runs every frame of every video through the flow in one call: the 1x1
+    # conv's W = P (L + I)(U + D) is built once per flow step (one one-hot P each).
+    log_prob = tf.function(lambda v: model.log_prob(v, seed=1)).get_concrete_function(spec)
+    assert ops(log_prob.graph.as_graph_def(), "OneHot") == steps
+    # Sampling decodes one frame per loop iteration; W^-1 (two triangular solves) and
+    # the folded kernels are built before the loop, none inside its body.
+    sample = tf.function(lambda c: model.sample(c, 5, seed=1)).get_concrete_function(spec)
+    graph_def = sample.graph.as_graph_def()
+    bodies = [f for f in graph_def.library.function if "while_body" in f.signature.name]
+    assert bodies and all(ops(body, "MatrixTriangularSolve") == 0 and ops(body, "OneHot") == 0
+                          for body in bodies)
+    assert ops(graph_def, "MatrixTriangularSolve") == 2 * steps

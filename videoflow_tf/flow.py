@@ -58,12 +58,21 @@ class FlowStep(keras.layers.Layer):
         y, log_det = self.coupling.forward_and_log_det(h)
         return y, log_det + self._constant_log_det(x.shape[-3], x.shape[-2])
 
-    def decode(self, y):
-        """(x, log|det dx/dy|), log-det shape [B]."""
-        h, log_det = self.coupling.inverse_and_log_det(y)
-        inverse_scale = tf.exp(-self.actnorm.log_scale)
-        x = tf.tensordot(h, self.invertible_conv.inverse_kernel() * inverse_scale, axes=1)
-        return x - self.actnorm.bias, log_det - self._constant_log_det(y.shape[-3], y.shape[-2])
+    def decode_weights(self):
+        """What `decode` derives from the weights: (the coupling network's fused weights,
+        W^-1 diag(exp(-s)), b, per-pixel log|det| of ActNorm and the 1x1 conv)."""
+        return (self.coupling.network_weights(),
+                self.invertible_conv.inverse_kernel() * tf.exp(-self.actnorm.log_scale),
+                tf.convert_to_tensor(self.actnorm.bias), self._constant_log_det(1, 1))
+
+    def decode(self, y, weights=None):
+        """(x, log|det dx/dy|), log-det shape [B]; `weights`: `decode_weights()`
+        computed earlier (else computed here)."""
+        network, inverse_kernel, bias, log_det_per_pixel = (
+            self.decode_weights() if weights is None else weights)
+        h, log_det = self.coupling.inverse_and_log_det(y, network)
+        x = tf.tensordot(h, inverse_kernel, axes=1) - bias
+        return x, log_det - y.shape[-3] * y.shape[-2] * log_det_per_pixel
 
     def call(self, x):
         return self.encode(x)[0]
@@ -185,7 +194,13 @@ class MultiScaleGlow(keras.layers.Layer):
         latents.append(h)
         return latents, conditions, log_det
 
-    def _decode_levels(self, h, next_latent):
+    def decode_weights(self):
+        """Every step's `FlowStep.decode_weights()`, [level][step]. Computed once before
+        a loop that decodes many frames with the same weights and passed to
+        `decode_sampling`, they are not rebuilt for every frame (W^-1, folded kernels)."""
+        return [[step.decode_weights() for step in steps] for steps in self.levels]
+
+    def _decode_levels(self, h, next_latent, weights=None):
         """Top-down decoding from z_top; `next_latent(i, x1)` supplies latents[i]."""
         log_det = tf.zeros(tf.shape(h)[:1], h.dtype)
         latents = [h]
@@ -194,8 +209,10 @@ class MultiScaleGlow(keras.layers.Layer):
                 z = next_latent(index, h)
                 latents.insert(0, z)
                 h = split.merge(h, z)
-            for step in reversed(self.levels[index]):
-                h, step_log_det = step.decode(h)
+            steps = self.levels[index]
+            level_weights = [None] * len(steps) if weights is None else weights[index]
+            for step, step_weights in zip(reversed(steps), reversed(level_weights)):
+                h, step_log_det = step.decode(h, step_weights)
                 log_det += step_log_det
             h = squeeze.unsqueeze(h)
         return h, log_det, latents
@@ -205,17 +222,18 @@ class MultiScaleGlow(keras.layers.Layer):
         latents = self._check_latents(latents)
         return self._decode_levels(latents[-1], lambda index, _: latents[index])[0]
 
-    def decode_sampling(self, z_top, sample_fn):
+    def decode_sampling(self, z_top, sample_fn, weights=None):
         """Top-down decoding that draws each split latent given the current frame.
 
         For i = L-2, ..., 0 (the index into `latents`/`conditions`), calls
         `z = sample_fn(i, x1)` where x1 is the continuing half at that split (what
-        `encode` returns as conditions[i]); z must have x1's shape.
+        `encode` returns as conditions[i]); z must have x1's shape. `weights`:
+        `decode_weights()` computed earlier (else computed here).
         Returns (x, latents [z^(1), ..., z_top]).
         """
         x, _, latents = self._decode_levels(
             self._check_latent(z_top, -1),
-            lambda index, x1: self._check_latent(sample_fn(index, x1), index))
+            lambda index, x1: self._check_latent(sample_fn(index, x1), index), weights)
         return x, latents
 
     def initialize(self, x):

@@ -320,6 +320,7 @@ class VideoFlow(keras.Model):
         histories = [_last_frames(z, num_cond) for z in latents]
         known = tf.minimum(tf.shape(context)[1], num_cond)
         top = config.num_levels - 1
+        decode_weights = self.flow.decode_weights()  # once, not once per frame
 
         def body(step, known, histories, frames):
             # The prior is conditional once K latents of history exist; a Python bool
@@ -332,7 +333,7 @@ class VideoFlow(keras.Model):
                 noise = _row_normals(row_seeds, config.latent_shapes[level], step, level)
                 return distribution.mean() + distribution.stddev() * noise
 
-            x, new_latents = self.flow.decode_sampling(draw(top, None), draw)
+            x, new_latents = self.flow.decode_sampling(draw(top, None), draw, decode_weights)
             histories = [tf.concat([h[:, 1:], z[:, None]], axis=1)
                          for h, z in zip(histories, new_latents)]
             return (step + 1, tf.minimum(known + 1, num_cond), histories,

@@ -50,11 +50,19 @@ class Coupling(keras.layers.Layer):
         # NN's output reordered to [shift, logit] halves, so no strided slicing at run time.
         self._output_order = list(range(0, channels, 2)) + list(range(1, channels, 2))
 
-    def _shift_and_log_scale(self, x1):
+    def _network_order(self):
+        return self._output_order if self.coupling == "affine" else None
+
+    def network_weights(self):
+        """The network's fused weights as this layer uses them (see `inverse_and_log_det`)."""
+        return self.network.fused_weights(self._network_order())
+
+    def _shift_and_log_scale(self, x1, network_weights=None):
         """(shift, log(scale)) for x2 (log(scale) is None for additive coupling)."""
+        h = self.network(x1, output_order=self._network_order(), weights=network_weights)
         if self.coupling == "additive":
-            return self.network(x1), None
-        shift, logit = tf.split(self.network(x1, output_order=self._output_order), 2, axis=-1)
+            return h, None
+        shift, logit = tf.split(h, 2, axis=-1)
         return shift, tf.math.log_sigmoid(logit + 2.0)
 
     def forward_and_log_det(self, x):
@@ -66,10 +74,11 @@ class Coupling(keras.layers.Layer):
         y2 = (x2 + shift) * tf.exp(log_scale)
         return tf.concat([x1, y2], -1), tf.reduce_sum(log_scale, axis=[-3, -2, -1])
 
-    def inverse_and_log_det(self, y):
-        """(x, log|det dx/dy|) with log-det shape [B]."""
+    def inverse_and_log_det(self, y, network_weights=None):
+        """(x, log|det dx/dy|) with log-det shape [B]; `network_weights` reuses
+        `network_weights()` computed earlier (else computed here)."""
         y1, y2 = tf.split(y, 2, axis=-1)
-        shift, log_scale = self._shift_and_log_scale(y1)
+        shift, log_scale = self._shift_and_log_scale(y1, network_weights)
         if log_scale is None:
             return tf.concat([y1, y2 - shift], -1), tf.zeros(tf.shape(y)[:-3], y.dtype)
         x2 = y2 * tf.exp(-log_scale) - shift

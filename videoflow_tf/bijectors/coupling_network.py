@@ -130,6 +130,7 @@ class CouplingNetwork(keras.layers.Layer):
 
     def build(self, input_shape):
         spatial = tuple(input_shape[:-1])
+        self._height, self._width = spatial[-2:]  # of the edge channel's map
         self.conv_in.build(input_shape)
         self.norm_in.build(spatial + (self.width,))
         self.hidden.build(spatial + (self.width,))
@@ -149,23 +150,42 @@ class CouplingNetwork(keras.layers.Layer):
         h = self._activate(self.norm_hidden(self.hidden(h)))
         return self.norm_out(self.conv_out(h))
 
-    def call(self, x, output_order=None):
-        """NN(x1); `output_order` optionally permutes the output channels (for free)."""
+    def fused_weights(self, output_order=None):
+        """The weights `call` runs with, every ActNorm folded into its convolution:
+        (kernel_in, bias_in, kernel_hidden, bias_hidden, kernel_out, bias_out), where
+        kernel_in keeps its edge-channel input and bias_out [1, H, W, out] includes the
+        edge channel's map; output channels permuted by `output_order` if given."""
+        scale_in = tf.exp(self.norm_in.log_scale)
+        scale_hidden = tf.exp(self.norm_hidden.log_scale)
+        scale_out = tf.exp(self.norm_out.log_scale)
+        kernel_out, bias_out = self.conv_out.kernel * scale_out, self.norm_out.bias * scale_out
+        if output_order is not None:
+            kernel_out = tf.gather(kernel_out, output_order, axis=-1)
+            bias_out = tf.gather(bias_out, output_order)
+        edge_map = edge_bias(kernel_out, self._height, self._width)
+        return (self.conv_in.kernel * scale_in, self.norm_in.bias * scale_in,
+                self.hidden.kernel * scale_hidden, self.norm_hidden.bias * scale_hidden,
+                kernel_out[:, :, :-1], edge_map + bias_out)
+
+    def call(self, x, output_order=None, weights=None):
+        """NN(x1); `output_order` optionally permutes the output channels (for free).
+        `weights`: `fused_weights(output_order)` computed earlier (for loops that call
+        the network many times with the same weights), else computed here."""
         if actnorm.initializing():
             out = self.call_unfused(x)
             return out if output_order is None else tf.gather(out, output_order, axis=-1)
-        scale_in = tf.exp(self.norm_in.log_scale)
-        h = convolve_padded(x, self.conv_in.kernel * scale_in)
-        h = tf.nn.relu(tf.nn.bias_add(h, self.norm_in.bias * scale_in))
-        scale_hidden = tf.exp(self.norm_hidden.log_scale)
-        h = tf.nn.conv2d(h, (self.hidden.kernel * scale_hidden)[None, None], 1, "VALID")
-        h = self._activate(tf.nn.bias_add(h, self.norm_hidden.bias * scale_hidden))
-        scale_out = tf.exp(self.norm_out.log_scale)
-        kernel, bias = self.conv_out.kernel * scale_out, self.norm_out.bias * scale_out
-        if output_order is not None:
-            kernel = tf.gather(kernel, output_order, axis=-1)
-            bias = tf.gather(bias, output_order)
-        return convolve_same(h, kernel) + bias
+        kernel_in, bias_in, kernel_hidden, bias_hidden, kernel_out, bias_out = (
+            self.fused_weights(output_order) if weights is None else weights)
+        h = tf.nn.relu(tf.nn.bias_add(convolve_padded(x, kernel_in), bias_in))
+        if self.activation == "relu":
+            h = tf.nn.conv2d(h, kernel_hidden[None, None], 1, "VALID")
+            h = tf.nn.relu(tf.nn.bias_add(h, bias_hidden))
+        else:  # gatu: one convolution per half, cheaper than splitting one output in two
+            a, b = (tf.nn.bias_add(tf.nn.conv2d(h, k[None, None], 1, "VALID"), c)
+                    for k, c in zip(tf.split(kernel_hidden, 2, axis=-1),
+                                    tf.split(bias_hidden, 2)))
+            h = tf.tanh(a) * tf.sigmoid(b)
+        return tf.nn.conv2d(h, kernel_out, 1, "SAME") + bias_out
 
     def get_config(self):
         return {**super().get_config(), "out_channels": self.out_channels, "width": self.width,
