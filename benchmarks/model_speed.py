@@ -199,6 +199,10 @@ def run_ceilings(repeats):
                                2 * 4 * 32 * 32 * 512 * 512 * 9),
         "conv1x1_gflops": rate(tf.function(lambda: tf.nn.conv2d(x, k1, 1, "SAME")),
                                2 * 4 * 32 * 32 * 512 * 512),
+        # bfloat16, for the mixed-precision question (oneDNN uses AVX512_BF16 where present)
+        "conv3x3_bfloat16_gflops": rate(tf.function(lambda: tf.nn.conv2d(
+            tf.cast(x, tf.bfloat16), tf.cast(k3, tf.bfloat16), 1, "SAME")),
+            2 * 4 * 32 * 32 * 512 * 512 * 9),
         "shapes": {"matmul": [2048, 2048, 2048], "conv": [4, 32, 32, 512, 512]},
     }
     result["load_average"] = [load, os.getloadavg()[0]]
@@ -328,7 +332,8 @@ def main():
     print(f"ceilings (load {ceilings['load_average'][0]:.1f}): matmul "
           f"{ceilings['matmul_gflops']:.0f} GFLOP/s, conv 3x3 "
           f"{ceilings['conv3x3_gflops']:.0f} GFLOP/s, conv 1x1 "
-          f"{ceilings['conv1x1_gflops']:.0f} GFLOP/s", flush=True)
+          f"{ceilings['conv1x1_gflops']:.0f} GFLOP/s (bfloat16 conv 3x3 "
+          f"{ceilings['conv3x3_bfloat16_gflops']:.0f})", flush=True)
     results = []
     for name in args.configs.split(","):
         batch = batches.get(name, vf.get_config(name).batch_size)
@@ -351,7 +356,7 @@ def print_table(ceilings, results):
     print("fraction = analytic model FLOP/s / conv 3x3 ceiling; GFLOP/fr = per frame, "
           "analytic (graph); train excludes memory saving's recompute")
     header = (f"{'config':<11}{'batch':>6}{'xla':>5}{'mode':>9}{'step s':>9}{'fr/s':>8}"
-              f"{"fr/CPU-s":>9}{"GFLOP/fr":>22}{'fraction':>9}{'peak RSS':>10}"
+              f"{'fr/CPU-s':>9}{'GFLOP/fr':>22}{'fraction':>9}{'peak RSS':>10}"
               f"{'tensors':>9}{'load':>6}")
     print(header)
     for result in results:
