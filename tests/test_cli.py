@@ -39,6 +39,12 @@ def data_dir(tmp_path_factory):
     return path
 
 
+def _console_script():
+    """The installed videoflow-tf script: on PATH, or beside this Python (an unactivated venv)."""
+    return shutil.which("videoflow-tf") or shutil.which(
+        "videoflow-tf", path=os.path.dirname(sys.executable))
+
+
 def train_args(model_dir, data_dir, steps, *extra):
     return ["train", "--config", "tiny", "--model-dir", str(model_dir), "--data-dir", data_dir,
             "--steps", str(steps), "--steps-per-epoch", "3", "--sample-every", "0",
@@ -114,7 +120,7 @@ def test_a_second_run_resumes_to_the_requested_total_with_the_data_continuing(
 def test_a_run_killed_mid_training_resumes_from_its_checkpoint(data_dir, tmp_path, capsys):
     model_dir = tmp_path / "killed"
     args = train_args(model_dir, data_dir, 30, "--checkpoint-every-steps", "2")
-    script = shutil.which("videoflow-tf")
+    script = _console_script()
     assert script, "the videoflow-tf console script is not installed"
     process = subprocess.Popen([script] + args, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -338,7 +344,7 @@ def test_unreadable_checkpoint_is_a_usage_error(run, tmp_path, capsys):
 
 
 def test_console_script_documents_every_command():
-    script = shutil.which("videoflow-tf")
+    script = _console_script()
     assert script, "the videoflow-tf console script is not installed"
     result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0

@@ -102,6 +102,16 @@ def test_decode_inverts_encode(model):
         np.testing.assert_allclose(again, z, atol=1e-5)
 
 
+def test_output_pixels_invert_the_dequantised_input_map():
+    """Every dequantised value of pixel k (k/255 - 0.5 + u, u in [0, 1/256)) decodes to k,
+    so a sampled frame is the pixel whose bin its value lies in."""
+    from videoflow_tf.model import _to_uint8
+    k = np.arange(256, dtype=np.float32)
+    for u in (0.0, 0.25 / 256, 0.5 / 256, 0.75 / 256, 0.999 / 256):
+        x = tf.constant(k / 255.0 - 0.5 + u, tf.float32)
+        np.testing.assert_array_equal(_to_uint8(x).numpy(), k.astype(np.uint8))
+
+
 def test_sampling_is_seeded_and_temperature_zero_is_deterministic(model):
     context = noise_videos(frames=2)
     first = model.sample(context, 3, seed=11)

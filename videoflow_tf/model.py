@@ -440,15 +440,18 @@ def _split(x, batch, frames):
 
 
 def _to_uint8(x, transpose=None):
-    """Flow output to pixels: clip to [-0.5, 0.5], +0.5, *256, clip to [0, 255], uint8;
-    axes permuted by `transpose` if given. NaN (a diverged sample) becomes 0: its cast is
-    undefined, and eager and traced kernels turn it into different bytes."""
+    """Flow output to pixels, the inverse of the input map: pixel k is dequantised to
+    [k/255 - 0.5, k/255 - 0.5 + 1/256), so k = round((x + 0.5) * 255 - 255/512), the
+    nearest bin centre (the paper's `(x + 0.5) * 256` would send about half of every
+    dequantised gray pixel to k + 1). Clipped to [0, 255]; axes permuted by `transpose` if
+    given. NaN (a diverged sample) becomes 0: its cast is undefined, and eager and traced
+    kernels turn it into different bytes."""
     x = tf.where(tf.math.is_nan(x), -0.5, x)
     if transpose is not None:
         # Between the NaN test and the cast: TensorFlow's oneDNN transpose logs an error
         # line for uint8 (and for a bool it would move) on CPUs without AVX-512.
         x = tf.transpose(x, transpose)
-    pixels = (tf.clip_by_value(x, -0.5, 0.5) + 0.5) * 256.0
+    pixels = tf.round((tf.clip_by_value(x, -0.5, 0.5) + 0.5) * 255.0 - 255.0 / 512.0)
     return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
 
 
