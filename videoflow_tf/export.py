@@ -40,6 +40,7 @@ import uuid
 import tensorflow as tf
 
 from videoflow_tf import model_dir as run_dir
+from videoflow_tf.config import VideoFlowConfig
 from videoflow_tf.usage import UsageError, positive
 
 LOG_PROB_NOISE_SEED = 0
@@ -97,6 +98,26 @@ def versions(base_dir):
         return []
     return sorted(int(name) for name in os.listdir(base_dir)
                   if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(base_dir, name)))
+
+
+def saved_model_version(path):
+    """`path` if it holds a SavedModel, else its highest integer version folder holding one
+    (the version TF Serving serves); None if neither."""
+    if tf.saved_model.contains_saved_model(path):
+        return path
+    found = [version for version in versions(path)
+             if tf.saved_model.contains_saved_model(os.path.join(path, str(version)))]
+    return os.path.join(path, str(found[-1])) if found else None
+
+
+def exported_config(path):
+    """The VideoFlowConfig in the assets/ of SavedModel version folder `path`."""
+    config_path = os.path.join(path, "assets", CONFIG_ASSET)
+    if not os.path.isfile(config_path):
+        raise UsageError(f"SavedModel {path!r} has no assets/{CONFIG_ASSET}: export it with "
+                         "`videoflow-tf export`")
+    with open(config_path, encoding="utf-8") as file:
+        return VideoFlowConfig.from_json(file.read())
 
 
 def _publish(staging, base_dir):

@@ -26,23 +26,19 @@ import numpy as np
 from PIL import Image
 
 from videoflow_tf import visualize
-from videoflow_tf.config import VideoFlowConfig
-from videoflow_tf.export import CONFIG_ASSET, LOG_PROB_SIGNATURE, SAMPLE_SIGNATURE, versions
+from videoflow_tf.export import (LOG_PROB_SIGNATURE, SAMPLE_SIGNATURE, exported_config,
+                                 saved_model_version)
 from videoflow_tf.usage import UsageError, non_negative, output_file, positive
 
 
 def read_config(model):
     """The VideoFlowConfig of a SavedModel: a version folder, or a base folder (its latest
     version)."""
-    path = model
-    if not os.path.isfile(os.path.join(path, "saved_model.pb")) and versions(path):
-        path = os.path.join(path, str(versions(path)[-1]))
-    config_path = os.path.join(path, "assets", CONFIG_ASSET)
-    if not os.path.isfile(config_path):
-        raise UsageError(f"{model!r} is not a SavedModel written by `videoflow-tf export` "
-                         f"(no assets/{CONFIG_ASSET})")
-    with open(config_path, encoding="utf-8") as file:
-        return VideoFlowConfig.from_json(file.read())
+    version = saved_model_version(model)
+    if version is None:
+        raise UsageError(f"{model!r} is not a SavedModel (no saved_model.pb, nor integer "
+                         "version folders holding one)")
+    return exported_config(version)
 
 
 def load_video(source, config, data_dir=None):

@@ -11,15 +11,13 @@ orange, generated ones in gray. The PNG next to it (same name, .png) shows every
 every video side by side. A SavedModel produces the number of frames it was exported with
 per call; longer futures feed its last frames back in as the next context.
 """
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
 from videoflow_tf import model_dir as run_dir, visualize
-from videoflow_tf.config import VideoFlowConfig
-from videoflow_tf.export import CONFIG_ASSET, SAMPLE_SIGNATURE
+from videoflow_tf.export import SAMPLE_SIGNATURE, exported_config, saved_model_version
 from videoflow_tf.usage import UsageError, non_negative, output_file, positive
 from videoflow_tf.videos import load_videos
 
@@ -96,12 +94,9 @@ def open_model(path):
                          "or an exported SavedModel)")
     if os.path.isfile(os.path.join(path, run_dir.CONFIG_FILE)):
         return RunSampler(path)
-    if tf.saved_model.contains_saved_model(path):
-        return SavedModelSampler(path)
-    versions = [name for name in os.listdir(path) if name.isdigit()
-                and tf.saved_model.contains_saved_model(os.path.join(path, name))]
-    if versions:
-        return SavedModelSampler(os.path.join(path, max(versions, key=int)))
+    version = saved_model_version(path)
+    if version is not None:
+        return SavedModelSampler(version)
     raise UsageError(f"{path!r} is neither a training run folder (no {run_dir.CONFIG_FILE}) "
                      "nor a SavedModel (no saved_model.pb, nor integer version folders "
                      "holding one)")
@@ -132,7 +127,7 @@ class SavedModelSampler:
         context_spec = self.signature.structured_input_signature[1]["context"]
         (frames,) = self.signature.structured_outputs["frames"].shape[1:2]
         self.default_num_frames = frames
-        self.config = _exported_config(path)
+        self.config = exported_config(path)
         if context_spec.shape[1] != self.config.num_context_frames:
             raise UsageError(f"SavedModel {path!r} takes {context_spec.shape[1]} context frames "
                              f"but its config says {self.config.num_context_frames}")
@@ -152,12 +147,3 @@ class SavedModelSampler:
             videos = np.concatenate([videos, out], axis=1)
             produced += out.shape[1]
         return videos[:, context.shape[1]:context.shape[1] + num_frames]
-
-
-def _exported_config(path):
-    config_path = os.path.join(path, "assets", CONFIG_ASSET)
-    if not os.path.isfile(config_path):
-        raise UsageError(f"SavedModel {path!r} has no assets/{CONFIG_ASSET}: export it with "
-                         "`videoflow-tf export`")
-    with open(config_path, encoding="utf-8") as file:
-        return VideoFlowConfig.from_dict(json.load(file))
