@@ -182,10 +182,8 @@ class MultiScaleGlow(keras.layers.Layer):
         log_det = tf.zeros(tf.shape(h)[:1], h.dtype)
         for index, steps in enumerate(self.levels):
             h = squeeze.squeeze(h)
-            if self.memory_saving and not actnorm.initializing():
-                h, level_log_det = encode_recomputing_activations(steps, h)
-            else:
-                h, level_log_det = encode_storing_activations(steps, h)
+            h, level_log_det = encode_steps(
+                steps, h, recompute=self.memory_saving and not actnorm.initializing())
             log_det += level_log_det
             if index < self.num_levels - 1:
                 h, z = split.split(h)
@@ -285,26 +283,19 @@ class MultiScaleGlow(keras.layers.Layer):
                 "memory_saving": self.memory_saving}
 
 
-def encode_storing_activations(steps, x):
-    """x through the FlowSteps `steps` in order: (y, summed log-det [B])."""
-    log_det = 0.0
-    for step in steps:
-        x, step_log_det = step.encode(x)
-        log_det += step_log_det
-    return x, log_det
+def encode_steps(steps, x, recompute=False):
+    """x through the FlowSteps `steps` in order: (y, summed log-det [B]).
 
-
-def encode_recomputing_activations(steps, x):
-    """`encode_storing_activations` whose gradient stores only each step's input.
-
-    Backpropagation recomputes a step's activations from its input when it reaches the
-    step (`tf.recompute_grad`, which also makes the recomputation wait for the gradient
-    behind the step), so one step's activations live at a time. The gradients are those
-    of plain backpropagation (the same operations on the same inputs).
+    With `recompute`, backpropagation stores only each step's input and recomputes the
+    step's activations from it when it reaches the step (`tf.recompute_grad`, which also
+    makes the recomputation wait for the gradient behind the step), so one step's
+    activations live at a time. The gradients are those of plain backpropagation (the same
+    operations on the same inputs).
     """
     log_det = 0.0
     for step in steps:
-        x, step_log_det = tf.recompute_grad(step.encode)(x)
+        encode = tf.recompute_grad(step.encode) if recompute else step.encode
+        x, step_log_det = encode(x)
         log_det += step_log_det
     return x, log_det
 
