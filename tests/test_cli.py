@@ -285,6 +285,8 @@ def test_frame_scores_are_psnr_and_ssim_averaged_over_frames():
      "--set expects field=value"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--set", "num_steps=two"],
      "--set num_steps=two: expected an integer"),
+    (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--set", "gradient_clip_norm=big"],
+     "--set gradient_clip_norm=big: expected a number or none"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--set", "coupling=cubic"],
      "invalid VideoFlowConfig.coupling = 'cubic'"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--dataset", "mnist"],

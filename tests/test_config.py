@@ -70,6 +70,9 @@ def test_replace_returns_a_variant_and_keeps_the_original():
     (dict(latent_skip=1), "latent_skip", "a bool"),
     (dict(num_cond_latents=0), "num_cond_latents", ">= 1"),
     (dict(seed="x"), "seed", "an int or None"),
+    (dict(gradient_clip_norm=0.0), "gradient_clip_norm", "None (no clipping) or a finite"),
+    (dict(gradient_clip_norm=float("inf")), "gradient_clip_norm", "finite number > 0"),
+    (dict(gradient_clip_norm="1"), "gradient_clip_norm", "a number or None"),
 ])
 def test_bad_values_name_field_and_rule(changes, field, rule):
     with pytest.raises(ValueError, match=field) as error:
@@ -99,3 +102,11 @@ def test_optimizer_is_papers_adam_with_linear_warmup():
     assert float(restored._learning_rate(4999)) == pytest.approx(1.5e-4)
     constant = vf.make_optimizer(vf.get_config("tiny"))
     assert float(constant._learning_rate(0)) == pytest.approx(5e-3)
+    assert optimizer.global_clipnorm is None  # the paper does not clip
+
+
+def test_gradient_clip_norm_reaches_the_optimizer_and_round_trips():
+    config = vf.get_config("tiny").replace(gradient_clip_norm=3)
+    assert config.gradient_clip_norm == 3.0 and isinstance(config.gradient_clip_norm, float)
+    assert VideoFlowConfig.from_json(config.to_json()) == config
+    assert vf.make_optimizer(config).global_clipnorm == 3.0

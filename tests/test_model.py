@@ -133,6 +133,44 @@ def test_sampling_from_a_short_context_uses_unconditional_priors():
     assert samples.shape == (3, 4, 8, 8, 3)
 
 
+def test_padded_history_samples_as_if_the_first_frame_had_stood_still():
+    """With pad_history a one-frame context is conditioned on: it samples exactly as that
+    frame repeated num_cond_latents times; the paper's rule samples from the
+    unconditional prior instead, which ignores the context."""
+    config = TINY.replace(num_context_frames=1, pad_history=True)
+    model = vf.VideoFlow(config)
+    model.initialize(moving_squares())
+    rng = np.random.default_rng(2)
+    for variable in model.prior.trainable_variables:
+        variable.assign(variable + 0.05 * rng.normal(size=variable.shape))
+    one = noise_videos(frames=1)
+    padded = model.sample(one, 3, seed=4)
+    np.testing.assert_array_equal(padded, model.sample(np.repeat(one, 2, axis=1), 3, seed=4))
+    unpadded = vf.VideoFlow(config.replace(pad_history=False))
+    unpadded.initialize(moving_squares())
+    unpadded.set_weights(model.get_weights())
+    assert not np.array_equal(unpadded.sample(one, 3, seed=4), padded)
+    # Under the paper's rule the first new frame does not depend on the context frame.
+    np.testing.assert_array_equal(unpadded.sample(one, 1, seed=4),
+                                  unpadded.sample(noise_videos(frames=1, seed=7), 1, seed=4))
+
+
+def test_gradient_clipping_shrinks_the_first_update():
+    """Adam's first update is lr * g / (|g| + epsilon) per weight, so clipping the global
+    norm to far below epsilon makes it tiny; unclipped it is about lr."""
+    videos = moving_squares(frames=3)
+    changes = {}
+    for clip in (None, 1e-9):
+        model = vf.VideoFlow(TINY.replace(gradient_clip_norm=clip, learning_rate=1e-2))
+        model.initialize(videos)
+        before = [w.numpy() for w in model.trainable_weights]
+        model.fit(videos, batch_size=4, epochs=1, verbose=0)
+        changes[clip] = max(np.abs(w.numpy() - b).max()
+                            for w, b in zip(model.trainable_weights, before))
+    assert changes[None] > 1e-3
+    assert changes[1e-9] < 1e-4 * changes[None]
+
+
 def test_methods_in_tf_function_with_unknown_batch_and_length(model):
     video_spec = tf.TensorSpec([None, None, 8, 8, 3], tf.uint8)
     log_prob = tf.function(lambda v: model.log_prob(v, seed=2), input_signature=[video_spec])

@@ -90,6 +90,34 @@ def test_batched_log_prob_equals_frame_by_frame(first_frame):
         np.testing.assert_allclose(batched[:, t - first_frame], expected, rtol=1e-5)
 
 
+@pytest.mark.parametrize("first_frame", [0, 1, 2])
+def test_padded_history_repeats_the_oldest_latent(first_frame):
+    """With pad_history, only frame 0 uses the unconditional prior; frame t < K is scored
+    by the conditional prior of its history padded in front with copies of frame 0."""
+    prior = make_prior(latent_skip=True, pad_history=True, num_cond_latents=3)
+    perturb(prior)
+    assert prior.min_history == 1
+    latents, conditions = random_latents(CONFIG, 2, 5, seed=8)
+    batched = prior.log_prob(latents, conditions, first_frame)
+    for t in range(first_frame, 5):
+        expected = 0.0
+        for level, z in enumerate(latents):
+            x1 = conditions[level][:, t] if level < len(conditions) else None
+            padded = tf.concat([tf.repeat(z[:, :1], max(3 - t, 0), axis=1), z[:, :t]], axis=1)
+            dist = prior.distribution(level, padded[:, -3:] if t else z[:, :3], x1,
+                                      conditional=t >= 1)
+            expected += dist.log_prob(z[:, t])
+        np.testing.assert_allclose(batched[:, t - first_frame], expected, rtol=1e-5)
+    # The paper's rule scores frames 1 and 2 differently (unconditionally).
+    unpadded = make_prior(latent_skip=True, num_cond_latents=3)
+    unpadded.set_weights(prior.get_weights())
+    other = unpadded.log_prob(latents, conditions, first_frame)
+    np.testing.assert_allclose(other[:, 3 - first_frame:], batched[:, 3 - first_frame:],
+                               rtol=1e-5)
+    for t in range(max(first_frame, 1), 3):
+        assert not np.allclose(other[:, t - first_frame], batched[:, t - first_frame])
+
+
 def test_log_prob_is_causal():
     prior = make_prior()
     perturb(prior)

@@ -31,12 +31,16 @@ class VideoFlowConfig:
     spatial dilations 1, 2, 4 when `latent_dilations`; `latent_activation` middle layer)
     from the same level's latents of the previous `num_cond_latents` frames and the
     current frame's coarser levels. With `latent_skip` the predicted mean is added to the
-    previous frame's latent.
+    previous frame's latent. A frame with fewer than `num_cond_latents` predecessors gets
+    the unconditional prior (the paper's rule), or with `pad_history` (if it has at least
+    one) the conditional prior of its history padded with copies of its oldest latent.
 
     Evaluation scores `num_target_frames` frames given `num_context_frames`; training scores
     the frames after the context in windows of `num_train_frames` frames. `temperature`
     scales every prior standard deviation when sampling. `seed` fixes the weight
-    initialisation (None: random).
+    initialisation (None: random). Adam warms up to `learning_rate` over `warmup_steps`
+    updates; `gradient_clip_norm` caps the gradients' global norm (None: no clipping, as
+    in the paper).
 
     `memory_saving` ("on", "off" or "auto") makes training recompute each flow step's
     activations in the backward pass instead of storing them all, so memory stops growing
@@ -60,11 +64,13 @@ class VideoFlowConfig:
     latent_activation: str = "gatu"
     latent_skip: bool = True
     num_cond_latents: int = 3
+    pad_history: bool = False
     num_context_frames: int = 3
     num_target_frames: int = 10
     num_train_frames: int = 4
     learning_rate: float = 3e-4
     warmup_steps: int = 10000
+    gradient_clip_norm: Optional[float] = None
     batch_size: int = 5
     init_batch_size: int = 128
     temperature: float = 1.0
@@ -76,8 +82,9 @@ class VideoFlowConfig:
             _check_type(field, getattr(self, field.name))
         # Floats given as ints (learning_rate=1) are stored as floats so that
         # to_dict/from_dict and equality are exact.
-        for name in ("learning_rate", "temperature"):
-            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("learning_rate", "temperature", "gradient_clip_norm"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, float(getattr(self, name)))
         for name, rule in _RULES:
             if not rule(self):
                 raise ValueError(
@@ -150,7 +157,7 @@ def _check_names(values):
 
 
 _TYPES = {int: "an int", float: "a number", bool: "a bool", str: "a str",
-          Optional[int]: "an int or None"}
+          Optional[int]: "an int or None", Optional[float]: "a number or None"}
 
 
 def _check_type(field, value):
@@ -161,6 +168,7 @@ def _check_type(field, value):
         bool: isinstance(value, bool),
         str: isinstance(value, str),
         Optional[int]: value is None or is_int,
+        Optional[float]: value is None or is_int or isinstance(value, float),
     }[field.type]
     if not ok:
         raise ValueError(f"invalid VideoFlowConfig.{field.name} = {value!r}: "
@@ -189,6 +197,8 @@ _RULES = [
     ("num_train_frames", lambda c: c.num_train_frames > c.num_context_frames),
     ("learning_rate", lambda c: math.isfinite(c.learning_rate) and c.learning_rate > 0),
     ("warmup_steps", lambda c: c.warmup_steps >= 0),
+    ("gradient_clip_norm", lambda c: c.gradient_clip_norm is None
+     or (math.isfinite(c.gradient_clip_norm) and c.gradient_clip_norm > 0)),
     ("batch_size", lambda c: c.batch_size >= 1),
     ("init_batch_size", lambda c: c.init_batch_size >= 1),
     ("temperature", lambda c: math.isfinite(c.temperature) and c.temperature >= 0),
@@ -211,6 +221,7 @@ _RULE_TEXT = {
     "num_train_frames": "more than num_context_frames (a training window must score a frame)",
     "learning_rate": "a finite number > 0",
     "warmup_steps": "an int >= 0",
+    "gradient_clip_norm": "None (no clipping) or a finite number > 0",
     "batch_size": "an int >= 1",
     "init_batch_size": "an int >= 1",
     "temperature": "a finite number >= 0",
@@ -234,16 +245,20 @@ _CONFIGS = {
                    latent_skip=False, num_context_frames=1, num_target_frames=2,
                    num_train_frames=2, learning_rate=1e-4, batch_size=10),
     # Stochastic shapes at 32x32 with a narrow flow, trained on whole 5-frame videos
-    # (4 scored transitions per video); the latent skip makes "the shape stays where it
-    # was" the prior's starting guess. The prior is wider than the flow: the top level's
-    # latent has 48 channels, and a 32-wide encoder (tried first) never learned to move it.
+    # (4 scored transitions per video). The prior reads the last two frames, padded with
+    # the first for the second frame: it sees "not moving yet" there (any of the 8
+    # directions may start) and afterwards the displacement to continue; the latent skip
+    # makes "the shape stays where it was" its starting guess. The top level's latent has
+    # 48 channels and a 32-wide encoder (tried first) never learned to move it, hence 128.
+    # Gradients are clipped at about twice their late-training norm (~27): two unclipped
+    # runs at this learning rate blew up between 10k and 12.4k steps.
     "shapes_cpu": dict(_PAPER, dataset="stochastic_shapes", image_size=32, num_steps=4,
                        coupling="additive", coupling_width=64, coupling_activation="relu",
                        latent_encoder_width=128, latent_encoder_depth=3,
-                       latent_activation="relu", latent_skip=True, num_cond_latents=1,
-                       num_context_frames=1, num_target_frames=4, num_train_frames=5,
-                       learning_rate=5e-4, warmup_steps=500, batch_size=8,
-                       init_batch_size=64),
+                       latent_activation="relu", latent_skip=True, num_cond_latents=2,
+                       pad_history=True, num_context_frames=1, num_target_frames=4,
+                       num_train_frames=5, learning_rate=5e-4, warmup_steps=500,
+                       gradient_clip_norm=50.0, batch_size=8, init_batch_size=64),
     # About 24,000 parameters on 8x8 frames: for tests.
     "tiny": dict(_PAPER, dataset="stochastic_shapes", image_size=8, num_levels=2,
                  num_steps=2, coupling_width=8, coupling_activation="relu",

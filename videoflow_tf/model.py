@@ -317,15 +317,17 @@ class VideoFlow(keras.Model):
         num_cond = config.num_cond_latents
 
         latents, _, _ = self._encode_frames(self._to_flow_input(context, None, False))
-        histories = [_last_frames(z, num_cond) for z in latents]
+        min_history = self.prior.min_history
+        histories = [_last_frames(z, num_cond, config.pad_history) for z in latents]
         known = tf.minimum(tf.shape(context)[1], num_cond)
         top = config.num_levels - 1
         decode_weights = self.flow.decode_weights()  # once, not once per frame
 
         def body(step, known, histories, frames):
-            # The prior is conditional once K latents of history exist; a Python bool
-            # when the context alone guarantees it.
-            conditional = True if _static_at_least(context, num_cond) else known >= num_cond
+            # The prior is conditional once min_history latents of history exist; a
+            # Python bool when the context alone guarantees it.
+            conditional = (True if _static_at_least(context, min_history)
+                           else known >= min_history)
 
             def draw(level, x1):
                 distribution = self.prior.distribution(level, histories[level], x1,
@@ -455,10 +457,14 @@ def _to_uint8(x, transpose=None):
     return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
 
 
-def _last_frames(z, count):
-    """The last `count` frames of z [B, T, ...], zero-padded in front if T < count."""
+def _last_frames(z, count, repeat_first):
+    """The last `count` frames of z [B, T, ...], padded in front if T < count: with
+    copies of the first frame if `repeat_first`, else zeros (which no prior reads)."""
     padding = tf.maximum(count - tf.shape(z)[1], 0)
-    padded = tf.pad(z, [[0, 0], [padding, 0]] + [[0, 0]] * (z.shape.rank - 2))
+    if repeat_first:
+        padded = tf.concat([tf.repeat(z[:, :1], padding, axis=1), z], axis=1)
+    else:
+        padded = tf.pad(z, [[0, 0], [padding, 0]] + [[0, 0]] * (z.shape.rank - 2))
     return tf.ensure_shape(padded[:, -count:], [None, count] + z.shape[2:].as_list())
 
 

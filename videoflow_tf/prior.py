@@ -6,11 +6,16 @@ where x1_t^(l) is the half of frame t's flow activations that continues past lev
 carries the coarser levels z_t^(>l)); the top level has no x1 and conditions only on its
 own past (REFERENCE.md §1). Per level:
 
-- unconditional prior (a frame with fewer than K predecessors): N(mu, sigma) with
-  (mu, log sigma) from a zero-initialised 3x3 conv of x1, or learned constants at the top;
+- unconditional prior (a frame with fewer than K predecessors, or with `pad_history` a
+  frame with none): N(mu, sigma) with (mu, log sigma) from a zero-initialised 3x3 conv of
+  x1, or learned constants at the top;
 - conditional prior: (mu, log sigma) from the level's latent encoder (`latent_encoders`)
   reading the K previous latents and the unconditional mean (the coarser information);
-  with `latent_skip`, mu = z_{t-1}^(l) + predicted mu.
+  with `latent_skip`, mu = z_{t-1}^(l) + predicted mu. With `pad_history`, a frame with
+  1 <= n < K predecessors is conditional too: its history is padded in front with copies
+  of the oldest latent, as if the video had stood still before it began. Then a
+  stochastic-shapes prior with K = 2 sees "not moving yet" for the second frame (any
+  direction may start) and the displacement between the last two frames after that.
 
 Every prior starts as N(0, 1) (N(z_{t-1}, 1) with the skip). Sampling at temperature T
 scales every sigma by T; T = 0 gives the mean.
@@ -82,6 +87,7 @@ class LatentPrior(keras.layers.Layer):
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
         self.num_cond_latents = config.num_cond_latents
+        self.pad_history = config.pad_history
         shapes = config.latent_shapes
         self.levels = [LevelPrior(config, shape, is_top=i == len(shapes) - 1,
                                   name=f"level_{i + 1}") for i, shape in enumerate(shapes)]
@@ -89,6 +95,12 @@ class LatentPrior(keras.layers.Layer):
     def build(self, input_shape=None):
         for level in self.levels:
             level.build()
+
+    @property
+    def min_history(self):
+        """How many predecessors a frame needs for its conditional prior: K, or 1 with
+        `pad_history`."""
+        return 1 if self.pad_history else self.num_cond_latents
 
     def log_prob(self, latents, conditions, first_frame):
         """log p(z_t | z_<t) of frames t >= first_frame, summed over levels: [B, T - first].
@@ -107,17 +119,20 @@ class LatentPrior(keras.layers.Layer):
         num_cond = self.num_cond_latents
         batch = tf.shape(z)[0]
         parts = []
-        if first < num_cond:  # frames first..K-1 lack K predecessors
-            z_now = _merge(z[:, first:num_cond])
-            x1_now = None if x1 is None else _merge(x1[:, first:num_cond])
+        # Frames before `start` lack the history for the conditional prior.
+        start = max(first, self.min_history)
+        if first < start:
+            z_now = _merge(z[:, first:start])
+            x1_now = None if x1 is None else _merge(x1[:, first:start])
             loc, log_scale = prior.unconditional(x1_now, tf.shape(z_now)[0])
             parts.append(gaussian(loc, log_scale).log_prob(z_now))
-        start = max(first, num_cond)
 
         def conditional_log_prob():
             count = tf.shape(z)[1] - start
-            # windows[s] = the K frame indices before frame start + s.
-            windows = start - num_cond + tf.range(count)[:, None] + tf.range(num_cond)[None, :]
+            # windows[s] = the K frame indices before frame start + s (with padding, indices
+            # before the first frame repeat frame 0).
+            windows = tf.maximum(start - num_cond + tf.range(count)[:, None]
+                                 + tf.range(num_cond)[None, :], 0)
             history = _merge(tf.gather(z, windows, axis=1))
             x1_now = None if x1 is None else _merge(x1[:, start:])
             loc, log_scale = prior.conditional(history, x1_now)
@@ -137,8 +152,8 @@ class LatentPrior(keras.layers.Layer):
         """p(z^(level)) of one new frame for sampling.
 
         history: [N, K, h, w, c] previous latents of the level; x1: [N, h, w, c] or None at
-        the top; conditional: Python or scalar-tensor bool, False while fewer than K
-        predecessors exist (then `history` is ignored).
+        the top; conditional: Python or scalar-tensor bool, False while fewer than
+        `min_history` predecessors exist (then `history` is ignored).
         """
         prior = self.levels[level]
 

@@ -54,12 +54,14 @@ def _parse_value(name, kind, value):
             words = {"true": True, "1": True, "yes": True,
                      "false": False, "0": False, "no": False}
             return words[value.lower()]
-        if kind == typing.Optional[int]:
-            return None if value.lower() in ("none", "null") else int(value)
+        if kind in (typing.Optional[int], typing.Optional[float]):
+            number = typing.get_args(kind)[0]
+            return None if value.lower() in ("none", "null") else number(value)
         return kind(value)
     except (KeyError, ValueError):
         expected = {bool: "true or false", int: "an integer", float: "a number",
-                    typing.Optional[int]: "an integer or none"}.get(kind, "a string")
+                    typing.Optional[int]: "an integer or none",
+                    typing.Optional[float]: "a number or none"}.get(kind, "a string")
         raise UsageError(f"--set {name}={value}: expected {expected}") from None
 
 
