@@ -22,6 +22,10 @@ network at its first level (4 x 32 x 32 x 512 -> 512, 3x3 and 1x1).
     python benchmarks/model_speed.py                              # all four configs
     python benchmarks/model_speed.py --configs tiny,shapes_cpu --jit both
     python benchmarks/model_speed.py --configs shapes --batch shapes=1 --repeats 2
+    python benchmarks/model_speed.py --configs shapes,bair_quant --precision both
+
+`--precision mixed` (or both) also times config.mixed_precision (the coupling
+networks in bfloat16; rows "bf16"), against the same float32 ceilings.
 
 Paper configs run with a reduced batch by default (shapes: 2, bair_quant: 1 video), say
 so in the table, and keep their memory saving as the config resolves it ("auto").
@@ -46,6 +50,8 @@ def parse_args():
     parser.add_argument("--repeats", type=int, default=3, help="timed calls (best counts)")
     parser.add_argument("--jit", choices=("off", "on", "both"), default="off",
                         help="XLA (jit_compile) for the measured functions")
+    parser.add_argument("--precision", choices=("float32", "mixed", "both"),
+                        default="float32", help="config.mixed_precision off, on or both")
     parser.add_argument("--memory-saving", choices=("config", "auto", "on", "off"),
                         default="config", help="override config.memory_saving")
     parser.add_argument("--out", default="benchmarks/model_speed.json")
@@ -209,7 +215,14 @@ def run_ceilings(repeats):
     return result
 
 
-def run_config(name, batch, repeats, jit_modes, memory_saving):
+def _variant(jit, mixed):
+    """The key of a measured variant: plain, xla, bf16 or bf16+xla."""
+    if mixed:
+        return "bf16+xla" if jit else "bf16"
+    return "xla" if jit else "plain"
+
+
+def run_config(name, batch, repeats, jit_modes, memory_saving, precisions):
     import videoflow_tf as vf
     import numpy as np
     import tensorflow as tf
@@ -229,16 +242,16 @@ def run_config(name, batch, repeats, jit_modes, memory_saving):
     clip_videos = rng.integers(0, 256, (batch, clip, height, width, channels), np.uint8)
     context = clip_videos[:, :config.num_context_frames]
 
-    model = vf.VideoFlow(config)
-    model.initialize(train_videos)
-    parameters = int(sum(np.prod(v.shape) for v in model.trainable_variables))
     result = {"config": name, "batch": batch, "memory_saving": config.recomputes_activations,
-              "parameters": parameters, "train_frames": config.num_train_frames,
-              "clip_frames": clip, "sample_frames": new_frames, "modes": {}}
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    for jit in jit_modes:
-        modes = result["modes"].setdefault("xla" if jit else "plain", {})
+              "train_frames": config.num_train_frames, "clip_frames": clip,
+              "sample_frames": new_frames, "modes": {}}
+    for mixed, jit in [(mixed, jit) for mixed in precisions for jit in jit_modes]:
+        model = vf.VideoFlow(config.replace(mixed_precision=mixed))
+        model.initialize(train_videos)
+        result["parameters"] = int(sum(np.prod(v.shape) for v in model.trainable_variables))
+        result.setdefault("rss_after_build_mib",
+                          resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        modes = result["modes"].setdefault(_variant(jit, mixed), {})
         # Training through Keras's own train function (fit's path).
         model.compile(optimizer=make_optimizer(config), jit_compile=jit)
         model.optimizer.build(model.trainable_variables)
@@ -283,7 +296,6 @@ def run_config(name, batch, repeats, jit_modes, memory_saving):
     }
     result["analytic_flops_per_frame"] = analytic_flops(
         config, batch, clip, new_frames, config.recomputes_activations)
-    result["rss_after_build_mib"] = rss_before
     result["load_average_end"] = os.getloadavg()[0]
     return result
 
@@ -301,14 +313,17 @@ def child(args):
         result = run_ceilings(args.repeats)
     else:
         jit_modes = {"off": [False], "on": [True], "both": [False, True]}[args.jit]
+        precisions = {"float32": [False], "mixed": [True], "both": [False, True]}[
+            args.precision]
         result = run_config(args.child, args.child_batch, args.repeats, jit_modes,
-                            args.memory_saving)
+                            args.memory_saving, precisions)
     print("RESULT " + json.dumps(result), flush=True)
 
 
 def run_child(args, name, batch=None):
     command = [sys.executable, os.path.abspath(__file__), "--child", name,
                "--repeats", str(args.repeats), "--jit", args.jit,
+               "--precision", args.precision,
                "--memory-saving", args.memory_saving]
     if batch is not None:
         command += ["--child-batch", str(batch)]
@@ -355,7 +370,7 @@ def print_table(ceilings, results):
           "(float32)")
     print("fraction = analytic model FLOP/s / conv 3x3 ceiling; GFLOP/fr = per frame, "
           "analytic (graph); train excludes memory saving's recompute")
-    header = (f"{'config':<11}{'batch':>6}{'xla':>5}{'mode':>9}{'step s':>9}{'fr/s':>8}"
+    header = (f"{'config':<11}{'batch':>6}{'variant':>9}{'mode':>9}{'step s':>9}{'fr/s':>8}"
               f"{'fr/CPU-s':>9}{'GFLOP/fr':>22}{'fraction':>9}{'peak RSS':>10}"
               f"{'tensors':>9}{'load':>6}")
     print(header)
@@ -365,9 +380,9 @@ def print_table(ceilings, results):
             continue
         analytic = result["analytic_flops_per_frame"] or {}
         counted = result["graph_flops_per_frame"]
-        for xla, modes in result["modes"].items():
+        for variant, modes in result["modes"].items():
             for mode, row in modes.items():
-                prefix = f"{result['config']:<11}{result['batch']:>6}{xla == 'xla':>5}{mode:>9}"
+                prefix = f"{result['config']:<11}{result['batch']:>6}{variant:>9}{mode:>9}"
                 if "error" in row:
                     print(f"{prefix}  failed: {row['error'][:80]}")
                     continue

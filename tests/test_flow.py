@@ -33,6 +33,10 @@ def perturbed(flow, seed=0, scale=0.05):
 
 AFFINE = perturbed(make_flow())
 ADDITIVE_GATU = perturbed(make_flow(coupling="additive", activation="gatu", seed=2))
+# Mixed precision: the coupling networks compute in bfloat16 inside a float64 flow.
+MIXED = perturbed(make_flow(network_dtype="bfloat16", seed=3))
+FLOWS = pytest.mark.parametrize("flow", [AFFINE, ADDITIVE_GATU, MIXED],
+                                ids=["affine_relu", "additive_gatu", "affine_bfloat16"])
 
 
 def test_paper_latent_shapes():
@@ -40,7 +44,7 @@ def test_paper_latent_shapes():
     assert flow.latent_shapes == [(32, 32, 6), (16, 16, 12), (8, 8, 48)]
 
 
-@pytest.mark.parametrize("flow", [AFFINE, ADDITIVE_GATU], ids=["affine_relu", "additive_gatu"])
+@FLOWS
 def test_encode_decode_round_trip_and_shapes(flow):
     x = frames()
     latents, conditions, log_det = flow.encode(x)
@@ -55,7 +59,7 @@ def test_encode_decode_round_trip_and_shapes(flow):
         np.testing.assert_allclose(a, b, atol=1e-4)
 
 
-@pytest.mark.parametrize("flow", [AFFINE, ADDITIVE_GATU], ids=["affine_relu", "additive_gatu"])
+@FLOWS
 def test_log_det_matches_brute_force_jacobian(flow):
     x = frames(batch=2)
     flat = tf.reshape(x, [2, -1])
@@ -67,6 +71,24 @@ def test_log_det_matches_brute_force_jacobian(flow):
     np.testing.assert_allclose(log_det, expected, rtol=1e-3)
     if flow is AFFINE:
         assert np.all(np.abs(expected) > 1.0)
+
+
+def test_mixed_precision_runs_the_networks_in_bfloat16_and_keeps_the_rest():
+    """Same weights: the bfloat16 networks give slightly different latents (so they
+    really run in bfloat16), within bfloat16's relative precision; latents and
+    log-determinants keep the flow's dtype."""
+    full = make_flow(seed=3)
+    full.set_weights(MIXED.get_weights())
+    x = frames()
+    latents, _, log_det = MIXED.encode(x)
+    reference, _, reference_log_det = full.encode(x)
+    assert log_det.dtype == tf.float64 and all(z.dtype == tf.float64 for z in latents)
+    for z, r in zip(latents, reference):
+        assert not np.array_equal(z, r)
+        np.testing.assert_allclose(z, r, atol=0.05 * float(tf.reduce_max(tf.abs(r))))
+    np.testing.assert_allclose(log_det, reference_log_det, rtol=1e-2)
+    with pytest.raises(ValueError, match="network_dtype must be one of"):
+        make_flow(network_dtype="float16")
 
 
 def test_bijector_agrees_with_encode_and_decode():

@@ -47,6 +47,11 @@ class VideoFlowConfig:
     with num_steps, for about a third more compute per step; "auto" turns it on when
     the stored activations (`flow_activation_bytes`) would exceed 1 GiB. It changes no
     result: the gradients are the same.
+
+    `mixed_precision` runs the flow's coupling networks (most of the model's arithmetic)
+    in bfloat16; weights, the activations passed between flow steps, log-determinants and
+    the prior stay float32, so the flow stays exactly invertible. Off by default: it
+    changes the likelihoods slightly (benchmarks/mixed_precision.py measures how much).
     """
 
     name: str = "custom"
@@ -75,6 +80,7 @@ class VideoFlowConfig:
     init_batch_size: int = 128
     temperature: float = 1.0
     memory_saving: str = "auto"
+    mixed_precision: bool = False
     seed: Optional[int] = None
 
     def __post_init__(self):

@@ -27,14 +27,17 @@ class FlowStep(keras.layers.Layer):
     x @ (diag(exp(s)) W) + (b * exp(s)) @ W.
     """
 
-    def __init__(self, coupling="affine", width=512, activation="relu", seed=None, **kwargs):
+    def __init__(self, coupling="affine", width=512, activation="relu", seed=None,
+                 network_dtype=None, **kwargs):
         super().__init__(**kwargs)
         sub = {"dtype": self.dtype_policy}
         self.actnorm = actnorm.ActNorm(name="actnorm", **sub)
         self.invertible_conv = invertible_conv.InvertibleConv1x1(
             seed=seeds.derived(seed, 0), name="invertible_conv", **sub)
         self.coupling = coupling_lib.Coupling(coupling, width=width, activation=activation,
-                                              seed=seeds.derived(seed, 1), name="coupling", **sub)
+                                              seed=seeds.derived(seed, 1),
+                                              network_dtype=network_dtype, name="coupling",
+                                              **sub)
         self.seed = seed
 
     def build(self, input_shape):
@@ -80,7 +83,7 @@ class FlowStep(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "coupling": self.coupling.coupling,
                 "width": self.coupling.width, "activation": self.coupling.activation,
-                "seed": self.seed}
+                "seed": self.seed, "network_dtype": self.coupling.network_dtype}
 
 
 @keras.saving.register_keras_serializable(package="videoflow_tf")
@@ -98,6 +101,9 @@ class MultiScaleGlow(keras.layers.Layer):
       memory_saving: backpropagation through `encode` stores each step's input only
         and recomputes the step's activations from it (`tf.recompute_grad`), so
         training memory barely grows with num_steps, for one more forward pass.
+      network_dtype: None, or "bfloat16" for mixed precision: the coupling
+        networks compute in bfloat16; weights, activations between steps and
+        log-determinants stay float32.
 
     `encode(x)` -> (latents, conditions, log_det); `decode(latents)` -> x;
     `decode_sampling(z_top, sample_fn)` -> (x, latents); `initialize(x)` runs the
@@ -106,7 +112,8 @@ class MultiScaleGlow(keras.layers.Layer):
     """
 
     def __init__(self, image_shape, num_levels=3, num_steps=24, coupling="affine", width=512,
-                 activation="relu", seed=None, memory_saving=False, name=None, **kwargs):
+                 activation="relu", seed=None, memory_saving=False, network_dtype=None,
+                 name=None, **kwargs):
         super().__init__(name=name, **kwargs)
         image_shape = tuple(int(d) for d in image_shape)
         if len(image_shape) != 3:
@@ -126,6 +133,7 @@ class MultiScaleGlow(keras.layers.Layer):
         self.activation = activation
         self.seed = seed
         self.memory_saving = bool(memory_saving)
+        self.network_dtype = network_dtype
         self.levels = []
         self._level_shapes = []  # shape inside level l (after its squeeze)
         h, w, c = image_shape
@@ -133,7 +141,7 @@ class MultiScaleGlow(keras.layers.Layer):
             h, w, c = h // 2, w // 2, c * 4
             self._level_shapes.append((h, w, c))
             steps = [FlowStep(coupling, width=self.width, activation=activation,
-                              seed=seeds.derived(seed, level, step),
+                              seed=seeds.derived(seed, level, step), network_dtype=network_dtype,
                               name=f"level{level + 1}_step{step + 1}", dtype=self.dtype_policy)
                      for step in range(self.num_steps)]
             for step in steps:
@@ -280,7 +288,7 @@ class MultiScaleGlow(keras.layers.Layer):
                 "num_levels": self.num_levels, "num_steps": self.num_steps,
                 "coupling": self.coupling, "width": self.width,
                 "activation": self.activation, "seed": self.seed,
-                "memory_saving": self.memory_saving}
+                "memory_saving": self.memory_saving, "network_dtype": self.network_dtype}
 
 
 def encode_steps(steps, x, recompute=False):

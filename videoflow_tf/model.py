@@ -47,7 +47,8 @@ class VideoFlow(keras.Model):
             image_shape=config.image_shape, num_levels=config.num_levels,
             num_steps=config.num_steps, coupling=config.coupling, width=config.coupling_width,
             activation=config.coupling_activation, seed=config.seed,
-            memory_saving=config.recomputes_activations, name="flow")
+            memory_saving=config.recomputes_activations,
+            network_dtype="bfloat16" if config.mixed_precision else None, name="flow")
         if not self.flow.built:
             self.flow.build((None,) + config.image_shape)
         self.prior = LatentPrior(config, name="prior")

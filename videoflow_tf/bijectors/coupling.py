@@ -26,10 +26,11 @@ class Coupling(keras.layers.Layer):
 
     Args:
       coupling: "affine" or "additive".
-      width, activation, seed: of the `CouplingNetwork`.
+      width, activation, seed, network_dtype: of the `CouplingNetwork`.
     """
 
-    def __init__(self, coupling="affine", width=512, activation="relu", seed=None, **kwargs):
+    def __init__(self, coupling="affine", width=512, activation="relu", seed=None,
+                 network_dtype=None, **kwargs):
         super().__init__(**kwargs)
         if coupling not in COUPLINGS:
             raise ValueError(f"coupling must be one of {COUPLINGS}, got {coupling!r}")
@@ -37,6 +38,7 @@ class Coupling(keras.layers.Layer):
         self.width = int(width)
         self.activation = activation
         self.seed = seed
+        self.network_dtype = network_dtype
 
     def build(self, input_shape):
         channels = int(input_shape[-1])
@@ -45,7 +47,8 @@ class Coupling(keras.layers.Layer):
         half = channels // 2
         self.network = coupling_network.CouplingNetwork(
             channels if self.coupling == "affine" else half, width=self.width,
-            activation=self.activation, seed=self.seed, dtype=self.dtype_policy, name="network")
+            activation=self.activation, seed=self.seed, network_dtype=self.network_dtype,
+            dtype=self.dtype_policy, name="network")
         self.network.build(tuple(input_shape[:-1]) + (half,))
         # NN's output reordered to [shift, logit] halves, so no strided slicing at run time.
         self._output_order = list(range(0, channels, 2)) + list(range(1, channels, 2))
@@ -94,7 +97,8 @@ class Coupling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "coupling": self.coupling, "width": self.width,
-                "activation": self.activation, "seed": self.seed}
+                "activation": self.activation, "seed": self.seed,
+                "network_dtype": self.network_dtype}
 
 
 class CouplingBijector(one_pass.OnePassBijector):
