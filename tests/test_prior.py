@@ -41,6 +41,22 @@ def test_dilations_are_those_that_fit():
     assert fitting_dilations(32, False) == [1]
 
 
+@pytest.mark.parametrize("frames", [1, 2, 3])
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_3d_conv_is_the_sum_of_its_delayed_taps(frames, dilation):
+    """y_t = b + sum_{j <= t} W_j * x_{t-j}, computed frame by frame as a reference."""
+    conv = CausalConv3D(4, (2, 3, 3), dilation=dilation)
+    x = tf.random.normal([2, frames, 8, 8, 3], seed=5)
+    conv.build(x.shape)
+    perturb(conv)
+    taps = tf.split(conv.conv.kernel, 2, axis=-1)  # tap j: output channels j*4 to j*4 + 3
+    for t in range(frames):
+        expected = conv.bias + sum(
+            tf.nn.conv2d(x[:, t - j], taps[j], 1, "SAME", dilations=dilation)
+            for j in range(min(2, t + 1)))
+        np.testing.assert_allclose(conv(x)[:, t], expected, atol=1e-5)
+
+
 def test_3d_conv_is_causal_in_time():
     conv = CausalConv3D(3, (2, 3, 3), dilation=2)
     x = tf.random.normal([2, 4, 8, 8, 5], seed=1)

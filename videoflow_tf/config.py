@@ -51,7 +51,7 @@ class VideoFlowConfig:
     `mixed_precision` runs the flow's coupling networks (most of the model's arithmetic)
     in bfloat16; weights, the activations passed between flow steps, log-determinants and
     the prior stay float32, so the flow stays exactly invertible. Off by default: it
-    changes the likelihoods slightly (benchmarks/mixed_precision.py measures how much).
+    changes the likelihoods slightly (benchmarks/mixed_precision_bpp.py measures how much).
     """
 
     name: str = "custom"

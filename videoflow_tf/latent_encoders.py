@@ -46,8 +46,13 @@ class CausalConv3D(keras.layers.Layer):
         y_t = b + sum_{j < taps} W_j * x_{t-j}      (x_{t-j} = 0 before the first step)
 
     where * is a 2-D conv (zero "same" padding, spatial dilation d). All W_j are applied
-    in one 2-D conv of every frame with taps * filters outputs; tap j's outputs are then
-    delayed by j steps and summed.
+    in one 2-D conv of every frame with taps * filters outputs (tap j's are outputs
+    j * filters to (j + 1) * filters); tap j's outputs are then delayed by j steps and
+    summed. A clip shorter than the taps skips the taps that would see only padding.
+
+    Speed: the taps are separated with `tf.split` and delayed with split and pad, whose
+    gradients are a concat and a slice; strided slicing of the tap axis instead made
+    its gradient (StridedSliceGrad) 30% of a shapes_cpu training step.
     """
 
     def __init__(self, filters, kernel_size, dilation=1, zero_init=False, use_bias=True,
@@ -67,13 +72,16 @@ class CausalConv3D(keras.layers.Layer):
 
     def call(self, x):
         frames = x.shape[1]
-        per_tap = self.conv(tf.reshape(x, [-1] + x.shape[2:].as_list()))
-        per_tap = tf.reshape(per_tap, [-1, frames] + per_tap.shape[1:3].as_list()
-                             + [self.taps, self.filters])
-        y = per_tap[..., 0, :] + self.bias if self.use_bias else per_tap[..., 0, :]
-        for delay in range(1, min(self.taps, frames)):
-            delayed = per_tap[:, :frames - delay, ..., delay, :]
-            y += tf.pad(delayed, [[0, 0], [delay, 0], [0, 0], [0, 0], [0, 0]])
+        taps = min(self.taps, frames)
+        kernel = self.conv.kernel[..., :taps * self.filters]
+        merged = tf.reshape(x, [-1] + x.shape[2:].as_list())
+        per_tap = tf.nn.conv2d(merged, kernel, 1, "SAME", dilations=self.conv.dilation_rate)
+        per_tap = tf.reshape(per_tap, [-1, frames] + per_tap.shape[1:].as_list())
+        per_tap = tf.split(per_tap, taps, axis=-1) if taps > 1 else [per_tap]
+        y = per_tap[0] + self.bias if self.use_bias else per_tap[0]
+        for delay in range(1, taps):
+            earlier, _ = tf.split(per_tap[delay], [frames - delay, delay], axis=1)
+            y += tf.pad(earlier, [[0, 0], [delay, 0], [0, 0], [0, 0], [0, 0]])
         return y
 
 
