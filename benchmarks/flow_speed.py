@@ -16,6 +16,12 @@ GFLOP/s columns divide the convolution work both flows share by the time, next
 to the machine's rate on one large matrix product, to show how close each
 direction runs to what the machine can do.
 
+The convolution bound is the frame rate of the coupling networks' convolutions
+alone (3x3 in, 1x1 hidden, 3x3 out, with ReLUs, at each level's shape and this
+batch, timed standalone and summed over the steps): what a flow with this
+architecture reaches in float32 on this machine if everything else were free.
+Neither flow can exceed it in loglik or sample.
+
     python benchmarks/flow_speed.py                    # the paper's size
     python benchmarks/flow_speed.py --steps-per-level 2 --width 64 --repeats 2
 """
@@ -117,6 +123,30 @@ def peak_matmul_gflops(repeats=10):
     return 2 * 2048 ** 3 / best / 1e9
 
 
+def convolution_bound(args, repeats):
+    """Frames per second of the coupling networks' convolutions alone (one direction)."""
+    seconds, (height, width, channels) = 0.0, IMAGE_SHAPE
+    for level in range(args.levels):
+        height, width, channels = height // 2, width // 2, channels * 4
+        x = tf.random.stateless_normal([args.batch, height, width, channels // 2], [level, 7])
+        kernels = [tf.random.stateless_normal(shape, [level, i]) * 0.05 for i, shape in
+                   enumerate([(3, 3, channels // 2, args.width), (1, 1, args.width, args.width),
+                              (3, 3, args.width, channels)])]
+
+        @tf.function
+        def network(x=x, kernels=kernels):
+            h = tf.nn.relu(tf.nn.conv2d(x, kernels[0], 1, "SAME"))
+            h = tf.nn.relu(tf.nn.conv2d(h, kernels[1], 1, "SAME"))
+            return tf.nn.conv2d(h, kernels[2], 1, "SAME")
+
+        network().numpy()
+        best = min(timed(network) for _ in range(max(repeats, 5)))
+        seconds += args.steps_per_level * best
+        if level < args.levels - 1:
+            channels //= 2
+    return args.batch / seconds
+
+
 def timed(fn, *args):
     start = time.perf_counter()
     fn(*args).numpy()
@@ -158,6 +188,7 @@ def main():
     work = {mode: network_flops_per_frame(args) * (3 if mode == "train" else 1) / 1e9
             for mode in modes}
     peak = peak_matmul_gflops()
+    bound = convolution_bound(args, args.repeats)
 
     print(f"\n64x64x3, {args.levels} levels x {args.steps_per_level} steps, width "
           f"{args.width}, affine, relu; batch {args.batch}, best of {args.repeats}; "
@@ -175,6 +206,9 @@ def main():
         print(f"{mode:<10}{rates['ours'][mode]:>11.2f}{rates['tfp'][mode]:>11.2f}"
               f"{ratios[mode]:>8.2f}{cpu_ratio:>13.2f}{rates['ours'][mode] * work[mode]:>14.0f}"
               f"{rates['tfp'][mode] * work[mode]:>13.0f}")
+    print(f"convolution bound (loglik and sample): {bound:.2f} fr/s; of it, " + ", ".join(
+        f"{mode} ours {rates['ours'][mode] / bound:.2f} tfp {rates['tfp'][mode] / bound:.2f}"
+        for mode in modes if mode != "train"))
     result = {"config": {**vars(args), "image_shape": IMAGE_SHAPE, "coupling": "affine",
                          "activation": "relu", "dtype": "float32", "cpu_count": os.cpu_count()},
               "xla": jit, "parameters": params, "frames_per_second": rates,
@@ -182,7 +216,8 @@ def main():
               "cpu_ratio_ours_over_tfp": {mode: cpu_rates["ours"][mode] / cpu_rates["tfp"][mode]
                                           for mode in modes},
               "load_average": os.getloadavg(), "network_gflop_per_frame": work,
-              "peak_matmul_gflops": peak, "first_call_s": trace_s}
+              "peak_matmul_gflops": peak, "convolution_bound_frames_per_second": bound,
+              "first_call_s": trace_s}
     with open(args.out, "w") as file:
         json.dump(result, file, indent=2)
     print(f"wrote {args.out}")
