@@ -24,6 +24,11 @@ Neither flow can exceed it in loglik or sample.
 
     python benchmarks/flow_speed.py                    # the paper's size
     python benchmarks/flow_speed.py --steps-per-level 2 --width 64 --repeats 2
+    python benchmarks/flow_speed.py --ours-precision mixed --out benchmarks/flow_speed_mixed.json
+
+`--ours-precision mixed` runs our coupling networks in bfloat16 (the model's
+`mixed_precision`) against tfp's float32: a different question from the
+same-precision comparison, reported separately.
 """
 import argparse
 import json
@@ -51,6 +56,8 @@ def parse_args():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--jit", choices=("none", "ours", "both"), default="none",
                         help="which flows run with XLA (jit_compile=True)")
+    parser.add_argument("--ours-precision", choices=("float32", "mixed"), default="float32",
+                        help="mixed: our coupling networks in bfloat16 (tfp's stay float32)")
     parser.add_argument("--modes", default="loglik,sample,train")
     parser.add_argument("--out", default="benchmarks/flow_speed.json")
     return parser.parse_args()
@@ -59,7 +66,9 @@ def parse_args():
 def build_ours(args, frames):
     flow = flow_lib.MultiScaleGlow(IMAGE_SHAPE, num_levels=args.levels,
                                    num_steps=args.steps_per_level, coupling="affine",
-                                   width=args.width, activation="relu", seed=0)
+                                   width=args.width, activation="relu", seed=0,
+                                   network_dtype="bfloat16" if args.ours_precision == "mixed"
+                                   else None)
     flow.initialize(frames)
     return flow.bijector, flow.trainable_variables
 
@@ -192,7 +201,7 @@ def main():
 
     print(f"\n64x64x3, {args.levels} levels x {args.steps_per_level} steps, width "
           f"{args.width}, affine, relu; batch {args.batch}, best of {args.repeats}; "
-          f"XLA: ours {jit['ours']}, tfp {jit['tfp']}")
+          f"XLA: ours {jit['ours']}, tfp {jit['tfp']}; our networks {args.ours_precision}")
     print(f"parameters: ours {params['ours']:,}, tfp.bijectors.Glow {params['tfp']:,} "
           f"(ours/tfp {params['ours'] / params['tfp']:.3f})")
     print(f"network GFLOP/s: shared convolution work / time; machine's matmul rate "
@@ -211,6 +220,7 @@ def main():
         for mode in modes if mode != "train"))
     result = {"config": {**vars(args), "image_shape": IMAGE_SHAPE, "coupling": "affine",
                          "activation": "relu", "dtype": "float32", "cpu_count": os.cpu_count()},
+              "ours_precision": args.ours_precision,
               "xla": jit, "parameters": params, "frames_per_second": rates,
               "ratio_ours_over_tfp": ratios, "frames_per_cpu_second": cpu_rates,
               "cpu_ratio_ours_over_tfp": {mode: cpu_rates["ours"][mode] / cpu_rates["tfp"][mode]
