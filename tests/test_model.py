@@ -171,10 +171,11 @@ def test_gradient_clipping_shrinks_the_first_update():
     assert changes[1e-9] < 1e-4 * changes[None]
 
 
-def test_mixed_precision_model_scores_like_float32_and_trains():
+def test_mixed_precision_model_scores_like_float32_and_trains(tmp_path):
     """The same weights with the coupling networks in bfloat16: bits per pixel within
     0.1% (not identical: the networks really run in bfloat16), float32 results, exact
-    decode of its own encoding, and a training step that updates every flow weight."""
+    decode of its own encoding, a .keras round trip that keeps bfloat16, and a training
+    step that updates every flow weight."""
     model = vf.VideoFlow(TINY)
     model.initialize(moving_squares())
     rng = np.random.default_rng(3)
@@ -189,6 +190,10 @@ def test_mixed_precision_model_scores_like_float32_and_trains():
     assert not np.array_equal(bpp, reference)
     np.testing.assert_allclose(bpp, reference, rtol=1e-3)
     np.testing.assert_array_equal(mixed.decode(mixed.encode(video)), video)
+    mixed.save(tmp_path / "mixed.keras")
+    loaded = keras.models.load_model(tmp_path / "mixed.keras")
+    assert loaded.config.mixed_precision
+    np.testing.assert_array_equal(loaded.bits_per_pixel(video, seed=3), bpp)
     before = [w.numpy() for w in mixed.flow.trainable_weights]
     mixed.fit(moving_squares(frames=3), batch_size=4, epochs=1, verbose=0)
     assert all(not np.array_equal(w.numpy(), b)
