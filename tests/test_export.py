@@ -403,3 +403,20 @@ def test_rest_response_of_the_saved_model_decodes_to_a_gif(model, exports, tmp_p
                              str(tmp_path / "x.gif")]) == 2
     assert "the model server answered with an error: temperature must be" \
         in capsys.readouterr().err
+
+
+def test_a_mixed_precision_model_exports_and_serves_its_own_likelihood(tmp_path):
+    """bfloat16 coupling networks inside the SavedModel: log_prob answers in float32 and
+    equals the Python model's, and serving_default samples the Python model's frames."""
+    model = vf.VideoFlow(TINY.replace(mixed_precision=True))
+    model.initialize(noise_videos(4, CONTEXT + TARGET, seed=5))
+    loaded = tf.saved_model.load(export.export_saved_model(model, str(tmp_path)))
+    answer = loaded.signatures["log_prob"](video=tf.constant(VIDEOS))
+    assert answer["log_prob"].dtype == tf.float32
+    np.testing.assert_allclose(answer["log_prob"],
+                               model.log_prob(VIDEOS, seed=export.LOG_PROB_NOISE_SEED),
+                               rtol=1e-5)
+    frames = loaded.signatures["serving_default"](**sample_request(CONTEXTS, [1.0, 0.5], [3, 4]))
+    np.testing.assert_array_equal(
+        list(frames.values())[0],
+        model.sample(CONTEXTS, TARGET, temperature=[1.0, 0.5], seed=np.array([3, 4])))
