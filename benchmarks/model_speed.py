@@ -109,14 +109,9 @@ def prior_macs(config, unconditional_frames, conditional_frames):
     return total
 
 
-def min_history(config):
-    """Predecessors a frame needs for the conditional prior (`LatentPrior.min_history`)."""
-    return 1 if config.pad_history else config.num_cond_latents
-
-
 def scored_frames(config, frames):
     """(unconditional, conditional) scored frames of a clip of `frames` frames."""
-    first, history = config.num_context_frames, min_history(config)
+    first, history = config.num_context_frames, config.min_history
     unconditional = max(0, min(history, frames) - first)
     return unconditional, frames - max(first, history) if frames > max(first, history) else 0
 
@@ -131,7 +126,7 @@ def analytic_flops(config, batch, clip_frames, sample_frames, memory_saving):
 
     train_clip, eval_clip = clip(config.num_train_frames), clip(clip_frames)
     sample_prior = prior_macs(config, 0, 1) if (
-        config.num_context_frames >= min_history(config)) else prior_macs(config, 1, 0)
+        config.num_context_frames >= config.min_history) else prior_macs(config, 1, 0)
     if None in (train_clip, eval_clip, sample_prior):
         return None
     context = config.num_context_frames * flow / sample_frames  # encoding the context once

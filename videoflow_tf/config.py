@@ -128,6 +128,12 @@ class VideoFlowConfig:
         return 4 * self.batch_size * self.num_train_frames * self.num_steps * pixels * hidden
 
     @property
+    def min_history(self):
+        """Predecessors a frame needs for the conditional prior: num_cond_latents, or 1
+        with `pad_history`; earlier frames get the unconditional prior."""
+        return 1 if self.pad_history else self.num_cond_latents
+
+    @property
     def recomputes_activations(self):
         """Whether training recomputes the flow's activations (`memory_saving` resolved)."""
         if self.memory_saving == "auto":

@@ -318,7 +318,7 @@ class VideoFlow(keras.Model):
         num_cond = config.num_cond_latents
 
         latents, _, _ = self._encode_frames(self._to_flow_input(context, None, False))
-        min_history = self.prior.min_history
+        min_history = config.min_history
         histories = [_last_frames(z, num_cond, config.pad_history) for z in latents]
         known = tf.minimum(tf.shape(context)[1], num_cond)
         top = config.num_levels - 1

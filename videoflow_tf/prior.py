@@ -87,7 +87,7 @@ class LatentPrior(keras.layers.Layer):
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
         self.num_cond_latents = config.num_cond_latents
-        self.pad_history = config.pad_history
+        self.min_history = config.min_history
         shapes = config.latent_shapes
         self.levels = [LevelPrior(config, shape, is_top=i == len(shapes) - 1,
                                   name=f"level_{i + 1}") for i, shape in enumerate(shapes)]
@@ -95,12 +95,6 @@ class LatentPrior(keras.layers.Layer):
     def build(self, input_shape=None):
         for level in self.levels:
             level.build()
-
-    @property
-    def min_history(self):
-        """How many predecessors a frame needs for its conditional prior: K, or 1 with
-        `pad_history`."""
-        return 1 if self.pad_history else self.num_cond_latents
 
     def log_prob(self, latents, conditions, first_frame):
         """log p(z_t | z_<t) of frames t >= first_frame, summed over levels: [B, T - first].
