@@ -245,40 +245,41 @@ def run_config(name, batch, repeats, jit_modes, memory_saving, precisions):
     result = {"config": name, "batch": batch, "memory_saving": config.recomputes_activations,
               "train_frames": config.num_train_frames, "clip_frames": clip,
               "sample_frames": new_frames, "modes": {}}
-    for mixed, jit in [(mixed, jit) for mixed in precisions for jit in jit_modes]:
+    for mixed in precisions:
         model = vf.VideoFlow(config.replace(mixed_precision=mixed))
         model.initialize(train_videos)
         result["parameters"] = int(sum(np.prod(v.shape) for v in model.trainable_variables))
         result.setdefault("rss_after_build_mib",
                           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        modes = result["modes"].setdefault(_variant(jit, mixed), {})
-        # Training through Keras's own train function (fit's path).
-        model.compile(optimizer=make_optimizer(config), jit_compile=jit)
-        model.optimizer.build(model.trainable_variables)
-        model.make_train_function(force=True)
-        iterator = iter(tf.data.Dataset.from_tensors(train_videos).repeat())
-        train = model.train_function
-        try:
-            first, wall, cpu, load = best_of(lambda it: train(it), iterator, repeats)
-            tf.config.experimental.reset_memory_stats("CPU:0")
-            _sync(train(iterator))
-            modes["train"] = _rates(first, wall, cpu, load, batch * config.num_train_frames)
-            modes["train"]["tensor_peak_mib"] = tf.config.experimental.get_memory_info(
-                "CPU:0")["peak"] / 2 ** 20
-            modes["train"]["peak_rss_mib"] = (
-                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        except Exception as error:  # noqa: BLE001  (reported in the table)
-            modes["train"] = {"error": f"{type(error).__name__}: {str(error)[:200]}"}
-
-        log_prob = tf.function(lambda v: model.log_prob(v, seed=1), jit_compile=jit)
-        sample = tf.function(lambda c: model.sample(c, new_frames, seed=1), jit_compile=jit)
-        for key, function, argument, frames in (
-                ("log_prob", log_prob, clip_videos, batch * clip),
-                ("sample", sample, context, batch * new_frames)):
+        for jit in jit_modes:
+            modes = result["modes"].setdefault(_variant(jit, mixed), {})
+            # Training through Keras's own train function (fit's path).
+            model.compile(optimizer=make_optimizer(config), jit_compile=jit)
+            model.optimizer.build(model.trainable_variables)
+            model.make_train_function(force=True)
+            iterator = iter(tf.data.Dataset.from_tensors(train_videos).repeat())
+            train = model.train_function
             try:
-                modes[key] = _rates(*best_of(function, argument, repeats), frames)
-            except Exception as error:  # noqa: BLE001
-                modes[key] = {"error": f"{type(error).__name__}: {str(error)[:200]}"}
+                first, wall, cpu, load = best_of(lambda it: train(it), iterator, repeats)
+                tf.config.experimental.reset_memory_stats("CPU:0")
+                _sync(train(iterator))
+                modes["train"] = _rates(first, wall, cpu, load, batch * config.num_train_frames)
+                modes["train"]["tensor_peak_mib"] = tf.config.experimental.get_memory_info(
+                    "CPU:0")["peak"] / 2 ** 20
+                modes["train"]["peak_rss_mib"] = (
+                    resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            except Exception as error:  # noqa: BLE001  (reported in the table)
+                modes["train"] = {"error": f"{type(error).__name__}: {str(error)[:200]}"}
+
+            log_prob = tf.function(lambda v: model.log_prob(v, seed=1), jit_compile=jit)
+            sample = tf.function(lambda c: model.sample(c, new_frames, seed=1), jit_compile=jit)
+            for key, function, argument, frames in (
+                    ("log_prob", log_prob, clip_videos, batch * clip),
+                    ("sample", sample, context, batch * new_frames)):
+                try:
+                    modes[key] = _rates(*best_of(function, argument, repeats), frames)
+                except Exception as error:  # noqa: BLE001
+                    modes[key] = {"error": f"{type(error).__name__}: {str(error)[:200]}"}
 
     # Work counted from the graphs (static shapes; the plain, non-XLA functions).
     spec = lambda v: tf.TensorSpec(v.shape, tf.uint8)  # noqa: E731
