@@ -73,7 +73,11 @@ class CausalConv3D(keras.layers.Layer):
     def call(self, x):
         frames = x.shape[1]
         taps = min(self.taps, frames)
-        kernel = self.conv.kernel[..., :taps * self.filters]
+        # `self.conv` only owns the kernel (keeping checkpoints' variable paths); the
+        # convolution runs here so that a short clip can use the first taps' outputs alone.
+        kernel = self.conv.kernel
+        if taps < self.taps:
+            kernel = kernel[..., :taps * self.filters]
         merged = tf.reshape(x, [-1] + x.shape[2:].as_list())
         per_tap = tf.nn.conv2d(merged, kernel, 1, "SAME", dilations=self.conv.dilation_rate)
         per_tap = tf.reshape(per_tap, [-1, frames] + per_tap.shape[1:].as_list())

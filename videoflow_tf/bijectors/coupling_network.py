@@ -20,8 +20,8 @@ small map instead of widening its 512-channel input. Inside
 sees its real input.
 
 Mixed precision: with `network_dtype="bfloat16"` the fused path folds the weights
-in the layer's dtype (float32), then runs the three convolutions in bfloat16 (where CPUs with AVX-512
-BF16 and GPUs run them several times faster) and returns float32. The weights stay
+in the layer's dtype (float32), then runs the three convolutions in bfloat16
+(which CPUs with AVX-512 BF16 and GPUs run faster) and returns float32. The weights stay
 float32 and the coupling that uses the output stays float32, so its log-determinant
 and its invertibility do not depend on the network's precision: forward and
 inverse compute the same bfloat16 NN(x1).
