@@ -22,9 +22,11 @@ import videoflow_tf as vf
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from videoflow_tf import cli, export, model_dir as run_dir, train as train_lib, visualize
+from videoflow_tf import (cli, evaluate as evaluate_lib, export, model_dir as run_dir,
+                          train as train_lib, visualize)
 from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder as shapes
 from videoflow_tf.temperature_sweep import MAX_PSNR, frame_scores
+from videoflow_tf.videos import load_videos
 
 SPLIT_SIZES = {"train": 32, "test": 8}
 TINY = vf.get_config("tiny")  # 8x8 frames, 2 context + 2 target frames
@@ -168,6 +170,38 @@ def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir
     motion = results["motion"]
     assert motion["num_videos"] == 5 and motion["num_frames"] == 5 - CONTEXT
     assert sum(motion["direction_counts"].values()) == motion["consistent"]
+    continued = results["motion_continued"]
+    assert continued["num_videos"] == 5 and continued["real_steps"] == 1
+    assert continued["num_frames"] == 5 - CONTEXT - 1
+
+
+class _StubModel:
+    """Samples the real future ("oracle"), the given frames backwards from the last but one
+    ("reverse": consistent motion, opposite to the real steps) or the last given frame
+    again ("still")."""
+
+    def __init__(self, config, videos, mode):
+        self.config, self.videos, self.mode, self.used = config, videos, mode, 0
+
+    def sample(self, context, num_frames, temperature, seed):
+        given = context.shape[1]
+        real = self.videos[self.used:self.used + len(context)]
+        assert np.array_equal(real[:, :given], context)
+        self.used += len(context)
+        if self.mode == "oracle":
+            return tf.constant(real[:, given:given + num_frames])
+        if self.mode == "reverse":
+            return tf.constant(context[:, given - 2::-1][:, :num_frames])
+        return tf.constant(np.repeat(context[:, -1:], num_frames, axis=1))
+
+
+def test_continued_motion_counts_futures_that_keep_the_real_direction(data_dir):
+    config = TINY.replace(image_size=32)
+    videos = load_videos(config, "test", 8, data_dir, num_frames=5)
+    for mode, expected in [("oracle", 8), ("reverse", 0), ("still", 0)]:
+        report = evaluate_lib.sampled_motion(_StubModel(config, videos, mode), 8,
+                                             5 - CONTEXT - 1, 1.0, 3, data_dir, real_steps=1)
+        assert report["consistent"] == expected and report["num_frames"] == 2
 
 
 def test_sample_writes_a_gif_grid_with_context_frames_marked_and_a_png_strip(run, tmp_path):

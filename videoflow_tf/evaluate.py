@@ -7,7 +7,10 @@ reported per target frame and as their mean. For stochastic_shapes the command a
 futures of test contexts and measures their motion from the pixels (`videoflow_tf.motion`):
 how many move consistently (one of the 8 directions, every step, at least half a unit per
 frame), how the consistent ones spread over the 8 directions, and how many keep the
-shape's colour and size. Writes a JSON file.
+shape's colour and size. A second check gives each test video one more real frame, in
+which the shape has begun to move, and counts the sampled futures that go on in that
+direction: it tells a model that cannot choose a direction from one that cannot keep one.
+Writes a JSON file.
 """
 import json
 import os
@@ -72,6 +75,14 @@ def run(args):
               f"{report['appearance_kept']} keep colour and size; directions "
               f"{report['direction_counts']} "
               f"(entropy {report['direction_entropy_bits']:.2f} of 3 bits)")
+        if frames > 1:
+            results["motion_continued"] = sampled_motion(
+                model, args.motion_videos, frames - 1, temperature, args.batch_size, data_dir,
+                args.seed, real_steps=1)
+            report = results["motion_continued"]
+            print(f"given one real step, {report['consistent']} of {report['num_videos']} "
+                  f"sampled futures go on in its direction, {report['appearance_kept']} keep "
+                  "colour and size")
     with open(out, "w", encoding="utf-8") as file:
         json.dump(results, file, indent=2)
     print(f"Wrote {out}")
@@ -103,13 +114,18 @@ def bits_per_pixel(model, split, batch_size, data_dir=None, seed=0):
 
 
 def sampled_motion(model, num_videos, num_frames, temperature, batch_size, data_dir=None,
-                   seed=0):
+                   seed=0, real_steps=0):
     """`motion.motion_report` of the context frames of the first `num_videos` test videos
     followed by `num_frames` sampled frames (video i sampled with seed `seed` + i), plus
-    the settings used."""
+    the settings used.
+
+    With `real_steps` = k the k frames after the context are real too, and the motion is
+    still measured from the last context frame on: a video then moves consistently only if
+    its samples go on in the direction of its real steps.
+    """
     config = model.config
-    contexts = load_videos(config, "test", num_videos, data_dir,
-                           num_frames=config.num_context_frames + 1)[:, :-1]
+    given = config.num_context_frames + real_steps
+    contexts = load_videos(config, "test", num_videos, data_dir, num_frames=given + 1)[:, :-1]
     progress = keras.utils.Progbar(len(contexts), unit_name="video")
     videos = []
     for start in range(0, len(contexts), batch_size):
@@ -120,7 +136,7 @@ def sampled_motion(model, num_videos, num_frames, temperature, batch_size, data_
         progress.update(start + len(context))
     # Motion is measured from the last context frame on (earlier ones are real).
     videos = np.concatenate(videos)[:, config.num_context_frames - 1:]
-    return {"temperature": temperature, "num_frames": num_frames,
+    return {"temperature": temperature, "num_frames": num_frames, "real_steps": real_steps,
             **motion.motion_report(videos)}
 
 
