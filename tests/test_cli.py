@@ -199,9 +199,10 @@ def test_continued_motion_counts_futures_that_keep_the_real_direction(data_dir):
     config = TINY.replace(image_size=32)
     videos = load_videos(config, "test", 8, data_dir, num_frames=5)
     for mode, expected in [("oracle", 8), ("reverse", 0), ("still", 0)]:
-        report = evaluate_lib.sampled_motion(_StubModel(config, videos, mode), 8,
-                                             5 - CONTEXT - 1, 1.0, 3, data_dir, real_steps=1)
+        report = evaluate_lib.sampled_motion(_StubModel(config, videos, mode),
+                                             videos[:, :CONTEXT + 1], 5 - CONTEXT - 1, 1.0, 3)
         assert report["consistent"] == expected and report["num_frames"] == 2
+        assert report["real_steps"] == 1
 
 
 def test_sample_writes_a_gif_grid_with_context_frames_marked_and_a_png_strip(run, tmp_path):

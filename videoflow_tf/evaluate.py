@@ -67,8 +67,12 @@ def run(args):
         frames = args.motion_frames or (dataset_frames(config.dataset, data_dir)
                                         - config.num_context_frames)
         temperature = config.temperature if args.temperature is None else args.temperature
-        results["motion"] = sampled_motion(model, args.motion_videos, frames, temperature,
-                                           args.batch_size, data_dir, args.seed)
+        # The context and the real frame after it: the first check samples after the
+        # context, the second after that real frame (the shape's first step).
+        given = load_videos(config, "test", args.motion_videos, data_dir,
+                            num_frames=config.num_context_frames + 1)
+        results["motion"] = sampled_motion(model, given[:, :-1], frames, temperature,
+                                           args.batch_size, args.seed)
         report = results["motion"]
         print(f"motion of {report['num_videos']} sampled futures ({frames} frames, "
               f"temperature {temperature}): {report['consistent']} consistent, "
@@ -77,8 +81,7 @@ def run(args):
               f"(entropy {report['direction_entropy_bits']:.2f} of 3 bits)")
         if frames > 1:
             results["motion_continued"] = sampled_motion(
-                model, args.motion_videos, frames - 1, temperature, args.batch_size, data_dir,
-                args.seed, real_steps=1)
+                model, given, frames - 1, temperature, args.batch_size, args.seed)
             report = results["motion_continued"]
             print(f"given one real step, {report['consistent']} of {report['num_videos']} "
                   f"sampled futures go on in its direction, {report['appearance_kept']} keep "
@@ -113,30 +116,27 @@ def bits_per_pixel(model, split, batch_size, data_dir=None, seed=0):
             "bpp_per_frame": per_frame_mean.tolist()}
 
 
-def sampled_motion(model, num_videos, num_frames, temperature, batch_size, data_dir=None,
-                   seed=0, real_steps=0):
-    """`motion.motion_report` of the context frames of the first `num_videos` test videos
-    followed by `num_frames` sampled frames (video i sampled with seed `seed` + i), plus
-    the settings used.
+def sampled_motion(model, given, num_frames, temperature, batch_size, seed=0):
+    """`motion.motion_report` of uint8 real frames `given` [N, T, H, W, 3] (T >=
+    num_context_frames) followed by `num_frames` sampled frames (video i sampled with
+    seed `seed` + i), plus the settings used.
 
-    With `real_steps` = k the k frames after the context are real too, and the motion is
-    still measured from the last context frame on: a video then moves consistently only if
-    its samples go on in the direction of its real steps.
+    The motion is measured from the last context frame on, so with k = T -
+    num_context_frames real steps given a video moves consistently only if its samples go
+    on in the direction of those steps.
     """
     config = model.config
-    given = config.num_context_frames + real_steps
-    contexts = load_videos(config, "test", num_videos, data_dir, num_frames=given + 1)[:, :-1]
-    progress = keras.utils.Progbar(len(contexts), unit_name="video")
+    progress = keras.utils.Progbar(len(given), unit_name="video")
     videos = []
-    for start in range(0, len(contexts), batch_size):
-        context = contexts[start:start + batch_size]
+    for start in range(0, len(given), batch_size):
+        context = given[start:start + batch_size]
         future = model.sample(context, num_frames, temperature=temperature,
                               seed=seed + np.arange(start, start + len(context))).numpy()
         videos.append(np.concatenate([context, future], axis=1))
         progress.update(start + len(context))
-    # Motion is measured from the last context frame on (earlier ones are real).
     videos = np.concatenate(videos)[:, config.num_context_frames - 1:]
-    return {"temperature": temperature, "num_frames": num_frames, "real_steps": real_steps,
+    return {"temperature": temperature, "num_frames": num_frames,
+            "real_steps": given.shape[1] - config.num_context_frames,
             **motion.motion_report(videos)}
 
 
