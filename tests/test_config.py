@@ -105,8 +105,9 @@ def test_optimizer_is_papers_adam_with_linear_warmup():
     assert optimizer.global_clipnorm is None  # the paper does not clip
 
 
-def test_gradient_clip_norm_reaches_the_optimizer_and_round_trips():
+def test_gradient_clip_norm_round_trips_and_the_model_not_the_optimizer_clips():
     config = vf.get_config("tiny").replace(gradient_clip_norm=3)
     assert config.gradient_clip_norm == 3.0 and isinstance(config.gradient_clip_norm, float)
     assert VideoFlowConfig.from_json(config.to_json()) == config
-    assert vf.make_optimizer(config).global_clipnorm == 3.0
+    # The optimizer's clipping would act on each replica's share under tf.distribute.
+    assert vf.make_optimizer(config).global_clipnorm is None

@@ -277,6 +277,59 @@ def test_mirrored_training_matches_one_device_and_checkpoints_move_between_them(
                               same_log_prob=True), (name, checks)
 
 
+def test_gradient_clipping_caps_the_global_batch_gradient_under_mirrored(shapes_dir):
+    """`gradient_clip_norm` rescales the gradient of the global batch, not each replica's
+    share: with SGD (no momentum) and a cap below the gradient's norm, one update moves
+    the weights by lr * cap on one device and on two replicas, and to the same weights.
+    Keras' own `global_clipnorm` (each replica's share clipped, then summed) moved them
+    1.36 times as far on two replicas."""
+    out = run_python(TWO_CPUS, f"LEARNING_RATE = {LEARNING_RATE}\n", f"""
+        import json
+        import keras
+        import numpy as np
+
+        CAP = 0.1
+        keras.utils.set_random_seed(0)
+        config = vf.get_config("tiny").replace(gradient_clip_norm=CAP)
+        data = dict(name="stochastic_shapes", split="train", config=config, training=True,
+                    data_dir={shapes_dir!r}, seed=0)
+        mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+        def sgd():
+            return keras.optimizers.SGD(learning_rate=LEARNING_RATE)
+
+        def one_update(model, make_data):
+            model.fit(make_data(), epochs=0, verbose=0)  # initialise from the data
+            before = [w.numpy() for w in model.trainable_weights]
+            model.fit(make_data(), epochs=1, steps_per_epoch=1, verbose=0)
+            after = [w.numpy() for w in model.trainable_weights]
+            moved = float(np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(after, before))))
+            return moved, after
+
+        single = vf.VideoFlow(config)
+        single.compile(optimizer=sgd())
+        initial = single.get_weights()
+        single_moved, single_after = one_update(
+            single, lambda: vf.data.make_dataset(batch_size=4, **data))
+        with mirrored.scope():
+            replicated = vf.VideoFlow(config)
+            replicated.compile(optimizer=sgd())
+            replicated.set_weights(initial)
+        replicated_moved, replicated_after = one_update(
+            replicated, lambda: vf.data.distribute_dataset(mirrored, global_batch_size=4,
+                                                           **data))
+        print(json.dumps(dict(
+            step=LEARNING_RATE * CAP, single_moved=single_moved,
+            replicated_moved=replicated_moved,
+            weight_difference=max(float(np.max(np.abs(a - b)))
+                                  for a, b in zip(single_after, replicated_after)))))
+    """)
+    result = json.loads(out.strip().splitlines()[-1])
+    np.testing.assert_allclose(result["single_moved"], result["step"], rtol=1e-3)
+    np.testing.assert_allclose(result["replicated_moved"], result["step"], rtol=1e-3)
+    assert result["weight_difference"] < 1e-7, result
+
+
 # ------------------------------------------------------------------------ MultiWorkerMirrored
 
 

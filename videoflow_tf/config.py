@@ -39,8 +39,8 @@ class VideoFlowConfig:
     the frames after the context in windows of `num_train_frames` frames. `temperature`
     scales every prior standard deviation when sampling. `seed` fixes the weight
     initialisation (None: random). Adam warms up to `learning_rate` over `warmup_steps`
-    updates; `gradient_clip_norm` caps the gradients' global norm (None: no clipping, as
-    in the paper).
+    updates; `gradient_clip_norm` caps the global norm of each update's gradient (of the
+    global batch under tf.distribute; None: no clipping, as in the paper).
 
     `memory_saving` ("on", "off" or "auto") makes training recompute each flow step's
     activations in the backward pass instead of storing them all, so memory stops growing

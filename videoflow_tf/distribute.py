@@ -16,7 +16,8 @@ which worker writes checkpoints and logs.
 
 The other functions are what `VideoFlow` needs to behave the same under any strategy:
 dequantisation noise that does not depend on how a batch is split, updates that every
-replica applies or skips together, and one data-dependent initialisation for all workers.
+replica applies or skips together, gradient clipping by the global batch's gradient, and
+one data-dependent initialisation for all workers.
 """
 import json
 import os
@@ -123,6 +124,23 @@ def all_replicas(flag):
     failures = context.all_reduce(tf.distribute.ReduceOp.SUM,
                                   tf.cast(tf.logical_not(flag), tf.float32))
     return tf.equal(failures, 0.0)
+
+
+def clip_by_global_norm(grads, clip_norm):
+    """This replica's gradients `grads` scaled by min(1, clip_norm / |g|), where g is the
+    sum of every replica's `grads` (the gradient the optimizer applies) and |g| its global
+    norm; the same scale on every replica, so the sum is g clipped to `clip_norm`.
+
+    Not the optimizer's `global_clipnorm`: Keras clips each replica's share before the
+    replicas' gradients are summed (tensorflow/tensorflow#33929), so N replicas could step
+    up to N times as far as one device with the same batch.
+    """
+    context = tf.distribute.get_replica_context()
+    summed = grads
+    if context is not None and context.num_replicas_in_sync > 1:
+        summed = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    scale = tf.minimum(1.0, clip_norm / tf.linalg.global_norm(summed))  # |g| = 0: 1
+    return [grad * scale for grad in grads]
 
 
 def apply_if(flag, apply, *args):

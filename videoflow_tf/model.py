@@ -164,8 +164,10 @@ class VideoFlow(keras.Model):
         and `config.seed` (a random one if None), per video of the global batch. Under a
         strategy each replica's loss is its mean over its B / N videos scaled by 1 / N, so
         the summed gradients are those of the global batch's mean: one device with batch
-        B or N replicas with B / N each make the same update. The finiteness check is
-        agreed by all replicas, so they apply or skip an update together.
+        B or N replicas with B / N each make the same update. `config.gradient_clip_norm`
+        clips that summed gradient's global norm (here, not by the optimizer, which would
+        clip each replica's share). The finiteness check is agreed by all replicas, so
+        they apply or skip an update together.
         """
         seed = self._step_seed()
         videos = self._random_windows(self._check_videos(
@@ -182,8 +184,10 @@ class VideoFlow(keras.Model):
                  if grad is not None]
         finite = distribute.all_replicas(tf.reduce_all([tf.math.is_finite(loss)] + [
             tf.reduce_all(tf.math.is_finite(grad)) for grad, _ in pairs]))
-        distribute.apply_if(finite, self.optimizer.apply, [g for g, _ in pairs],
-                            [v for _, v in pairs])
+        grads = [grad for grad, _ in pairs]
+        if self.config.gradient_clip_norm is not None:
+            grads = distribute.clip_by_global_norm(grads, self.config.gradient_clip_norm)
+        distribute.apply_if(finite, self.optimizer.apply, grads, [v for _, v in pairs])
         self._bpp.update_state(tf.reduce_mean(bpp, axis=-1))
         return distribute.keras_logs({"loss": self._bpp.result(), "bpp": self._bpp.result()})
 

@@ -28,9 +28,9 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
 
 def make_optimizer(config):
     """Adam(beta_1=0.85, beta_2=0.997, epsilon=1e-6) warming up linearly to
-    `config.learning_rate` over `config.warmup_steps` updates (REFERENCE.md §2). The paper
-    does not clip; `config.gradient_clip_norm` rescales the gradients whose global norm
-    exceeds it."""
+    `config.learning_rate` over `config.warmup_steps` updates (REFERENCE.md §2), without
+    clipping: `VideoFlow.train_step` applies `config.gradient_clip_norm` itself, to the
+    gradient summed over replicas."""
     schedule = LinearWarmup(config.learning_rate, config.warmup_steps)
     return keras.optimizers.Adam(learning_rate=schedule, beta_1=0.85, beta_2=0.997,
-                                 epsilon=1e-6, global_clipnorm=config.gradient_clip_norm)
+                                 epsilon=1e-6)
