@@ -139,7 +139,10 @@ def clip_by_global_norm(grads, clip_norm):
     summed = grads
     if context is not None and context.num_replicas_in_sync > 1:
         summed = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-    scale = tf.minimum(1.0, clip_norm / tf.linalg.global_norm(summed))  # |g| = 0: 1
+    # Not tf.clip_by_global_norm(grads, clip_norm, use_norm=|g|): a norm that overflows to
+    # inf makes it return NaN, which `apply_if`'s check (on the unclipped gradients) would
+    # let through; here the scale is 0 then (and 1 for |g| = 0).
+    scale = tf.minimum(1.0, clip_norm / tf.linalg.global_norm(summed))
     return [grad * scale for grad in grads]
 
 
