@@ -138,7 +138,7 @@ def test_decode_sampling_calls_sample_fn_top_down_with_the_conditions():
     flow = make_flow(num_levels=3, num_steps=1, seed=3)
     perturbed(flow)
     x = frames()
-    latents, conditions, _ = flow.encode(x)
+    latents, conditions, log_det = flow.encode(x)
     calls = []
 
     def sample_fn(index, x1):
@@ -146,9 +146,10 @@ def test_decode_sampling_calls_sample_fn_top_down_with_the_conditions():
         np.testing.assert_allclose(x1, conditions[index], atol=1e-6)
         return latents[index]
 
-    decoded, sampled = flow.decode_sampling(latents[-1], sample_fn)
+    decoded, sampled, decode_log_det = flow.decode_sampling(latents[-1], sample_fn)
     assert calls == [1, 0]
     np.testing.assert_allclose(decoded, x, atol=1e-4)
+    np.testing.assert_allclose(decode_log_det, -log_det, rtol=1e-5)
     for a, b in zip(sampled, latents):
         np.testing.assert_array_equal(a, b)
 

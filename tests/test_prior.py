@@ -3,10 +3,11 @@ import pytest
 
 import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import tensorflow as tf
+import tensorflow_probability as tfp
 
 from videoflow_tf.config import LATENT_ENCODERS
 from videoflow_tf.latent_encoders import CausalConv3D, fitting_dilations
-from videoflow_tf.prior import LatentPrior
+from videoflow_tf.prior import LOG_SCALE_LIMIT, LatentPrior, draw
 
 # 16x16 frames: level-1 latents are 8x8, wide enough for the dilation-2 branch.
 CONFIG = vf.get_config("tiny").replace(image_size=16, latent_dilations=True)
@@ -158,18 +159,120 @@ def test_log_prob_with_unknown_batch_and_length_in_tf_function():
     assert short.shape == (3, 1)
 
 
-def test_temperature_scales_every_standard_deviation():
+def test_temperature_scales_every_standard_deviation_of_a_draw():
     prior = make_prior()
     perturb(prior)
     latents, conditions = random_latents(CONFIG, 2, 3, seed=6)
     for level, z in enumerate(latents):
         x1 = conditions[level][:, -1] if level < len(conditions) else None
-        warm = prior.distribution(level, z[:, :2], x1, conditional=True)
-        cool = prior.distribution(level, z[:, :2], x1, conditional=True, temperature=0.5)
-        cold = prior.distribution(level, z[:, :2], x1, conditional=True, temperature=0.0)
-        np.testing.assert_allclose(cool.stddev(), 0.5 * warm.stddev(), rtol=1e-6)
-        np.testing.assert_array_equal(cool.mean(), warm.mean())
-        np.testing.assert_array_equal(cold.sample(seed=(1, 2)), warm.mean())
+        dist = prior.distribution(level, z[:, :2], x1, conditional=True)
+        normal = tf.random.stateless_normal(tf.shape(z[:, 0]), (1, 2))
+        uniform = tf.zeros([2])
+        warm, cool, cold = (draw(dist, t, normal, uniform) for t in (1.0, 0.5, 0.0))
+        np.testing.assert_allclose(warm, dist.mean() + dist.stddev() * normal, rtol=1e-6)
+        np.testing.assert_allclose(cool - dist.mean(), 0.5 * (warm - dist.mean()),
+                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(cold, dist.mean())
+
+
+def mixture_prior(**changes):
+    prior = make_prior(top_prior_components=4, **changes)
+    perturb(prior)
+    return prior
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_mixture_top_prior_is_the_weighted_sum_of_its_gaussians(skip):
+    """log p(z) = logsumexp_k(log w_k + log N(z; mu_k, sigma_k)), every component from
+    the encoder's output channels plus its offset (and the previous latent with the skip)."""
+    prior = mixture_prior(latent_skip=skip)
+    top = prior.levels[-1]
+    latents, _ = random_latents(CONFIG, 3, 3, seed=9)
+    z, history = latents[-1][:, 2], latents[-1][:, :2]
+    dist = prior.distribution(len(latents) - 1, history, None, conditional=True)
+    params = top.encoder(history, None).numpy()  # [N, h, w, K * 2c + K]
+    count, channels = 4, z.shape[-1]
+    logits = params[..., count * 2 * channels:].mean(axis=(1, 2))
+    per_component = []
+    for k in range(count):
+        block = params[..., k * 2 * channels:(k + 1) * 2 * channels]
+        loc = block[..., 0::2] + top.component_offsets[k].numpy()
+        if skip:
+            loc = loc + history[:, -1].numpy()
+        gaussian = tfp.distributions.Normal(loc, np.exp(block[..., 1::2]))
+        per_component.append(tf.reduce_sum(gaussian.log_prob(z.numpy()), axis=[1, 2, 3]))
+    expected = tf.reduce_logsumexp(tf.nn.log_softmax(logits) + tf.stack(per_component, -1), -1)
+    np.testing.assert_allclose(dist.log_prob(z), expected, rtol=1e-5)
+
+
+def test_a_mixture_draw_is_one_components_gaussian_draw():
+    """The uniform picks component k where the weights' CDF first exceeds it; at
+    temperature 0 the draw is that component's mean, so draws span several components."""
+    prior = mixture_prior()
+    latents, _ = random_latents(CONFIG, 2, 3, seed=10)
+    history = latents[-1][:, :2]
+    dist = prior.distribution(len(latents) - 1, history, None, conditional=True)
+    weights = dist.mixture_distribution.probs_parameter().numpy()
+    means = dist.components_distribution.mean().numpy()  # [N, K, h, w, c]
+    normal = tf.zeros_like(history[:, 0])
+    for uniform in (0.0, 0.3, 0.6, 0.999):
+        picked = [int(np.argmax(np.cumsum(w) > uniform)) for w in weights]
+        cold = draw(dist, 0.0, normal, tf.fill([2], np.float32(uniform)))
+        np.testing.assert_allclose(cold, means[np.arange(2), picked], rtol=1e-6)
+    components = {tuple(np.round(draw(dist, 0.0, normal, tf.fill([2], np.float32(u))).numpy()[0, 0, 0], 4))
+                  for u in np.linspace(0.0, 0.999, 50)}
+    assert len(components) == 4
+
+
+def test_mixture_components_start_apart_and_the_mixture_trains():
+    prior = make_prior(top_prior_components=4)
+    top = prior.levels[-1]
+    assert np.all(np.std(top.component_offsets.numpy(), axis=0) > 0)
+    latents, conditions = random_latents(CONFIG, 2, 3, seed=11)
+    with tf.GradientTape() as tape:
+        loss = -tf.reduce_mean(prior.log_prob(latents, conditions, 1))
+    offsets, head = tape.gradient(loss, [top.component_offsets, top.encoder.head.kernel])
+    # Components apart: each gets its own gradient, so they do not move together.
+    assert not np.allclose(offsets[0], offsets[1])
+    assert np.any(head.numpy() != 0)
+
+
+def test_a_prior_reading_x1_ignores_the_unconditional_mean():
+    """With prior_reads_x1 the conditional prior sees x1 itself: the unconditional prior's
+    conv no longer matters to it, while x1 does, and does from initialisation on."""
+    prior = make_prior(prior_reads_x1=True)
+    perturb(prior)
+    latents, conditions = random_latents(CONFIG, 2, 3, seed=13)
+    z, x1 = latents[0], conditions[0][:, -1]
+    before = prior.distribution(0, z[:, :2], x1, conditional=True).mean()
+    conv = prior.levels[0].context_conv.kernel
+    conv.assign(conv + 1.0)
+    np.testing.assert_array_equal(prior.distribution(0, z[:, :2], x1, conditional=True).mean(),
+                                  before)
+    assert not np.allclose(prior.distribution(0, z[:, :2], x1 + 1.0, conditional=True).mean(),
+                           before)
+    # At initialisation the head's gradient for its context input channels (after the
+    # c history channels) is zero on the paper's path, whose context starts at zero.
+    for reads_x1, fresh in [(True, make_prior(prior_reads_x1=True)), (False, make_prior())]:
+        encoder = fresh.levels[0].encoder
+        with tf.GradientTape() as tape:
+            loss = -tf.reduce_mean(fresh.log_prob(latents, conditions, 2))
+        head = tape.gradient(loss, encoder.head.conv.kernel if hasattr(encoder.head, "conv")
+                             else encoder.head.kernel).numpy()
+        channels = z.shape[-1]
+        assert np.any(head[..., :channels, :] != 0)
+        assert np.any(head[..., channels:, :] != 0) == reads_x1
+
+
+def test_log_scales_are_clipped_so_densities_stay_finite():
+    prior = make_prior()
+    top = prior.levels[-1]
+    top.top_params.assign(tf.fill(top.top_params.shape, -1000.0))  # log sigma -1000
+    latents, conditions = random_latents(CONFIG, 2, 3, seed=12)
+    log_prob = prior.log_prob([z * 1e3 for z in latents], conditions, 0)
+    assert np.all(np.isfinite(log_prob))
+    dist = prior.distribution(len(latents) - 1, latents[-1][:, :2], None, conditional=False)
+    np.testing.assert_allclose(dist.stddev(), np.exp(-LOG_SCALE_LIMIT), rtol=1e-5)
 
 
 def test_conditional_flag_may_be_a_tensor():

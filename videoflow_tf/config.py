@@ -31,12 +31,20 @@ class VideoFlowConfig:
     spatial dilations 1, 2, 4 when `latent_dilations`; `latent_activation` middle layer)
     from the same level's latents of the previous `num_cond_latents` frames and the
     current frame's coarser levels. With `latent_skip` the predicted mean is added to the
-    previous frame's latent. A frame with fewer than `num_cond_latents` predecessors gets
+    previous frame's latent. With `prior_reads_x1` the encoder reads the current frame's
+    coarser levels as x1 itself (the half of the flow's activations that continues past
+    the level) rather than as the unconditional prior's mean, a zero-initialised conv of
+    x1 that gives the encoder nothing to learn from until it grows. With
+    `top_prior_components` K > 1 the top level's
+    conditional prior is a mixture of K such Gaussians over the whole top latent, whose
+    weights, means and scales the encoder predicts: one draw picks one of K futures. A frame with fewer than `num_cond_latents` predecessors gets
     the unconditional prior (the paper's rule), or with `pad_history` (if it has at least
     one) the conditional prior of its history padded with copies of its oldest latent.
 
     Evaluation scores `num_target_frames` frames given `num_context_frames`; training scores
-    the frames after the context in windows of `num_train_frames` frames. `temperature`
+    the frames after the context in windows of `num_train_frames` frames, drawn from
+    anywhere in a video or, with `train_first_frames_only` (tensor2tensor's rule), only
+    from its first `num_context_frames + num_target_frames` frames. `temperature`
     scales every prior standard deviation when sampling. `seed` fixes the weight
     initialisation (None: random). Adam warms up to `learning_rate` over `warmup_steps`
     updates; `gradient_clip_norm` caps the global norm of each update's gradient (of the
@@ -68,11 +76,14 @@ class VideoFlowConfig:
     latent_dilations: bool = True
     latent_activation: str = "gatu"
     latent_skip: bool = True
+    prior_reads_x1: bool = False
+    top_prior_components: int = 1
     num_cond_latents: int = 3
     pad_history: bool = False
     num_context_frames: int = 3
     num_target_frames: int = 10
     num_train_frames: int = 4
+    train_first_frames_only: bool = False
     learning_rate: float = 3e-4
     warmup_steps: int = 10000
     gradient_clip_norm: Optional[float] = None
@@ -207,6 +218,9 @@ _RULES = [
     ("num_context_frames", lambda c: c.num_context_frames >= 1),
     ("num_target_frames", lambda c: c.num_target_frames >= 1),
     ("num_train_frames", lambda c: c.num_train_frames > c.num_context_frames),
+    ("train_first_frames_only", lambda c: not c.train_first_frames_only
+     or c.num_train_frames <= c.num_context_frames + c.num_target_frames),
+    ("top_prior_components", lambda c: c.top_prior_components >= 1),
     ("learning_rate", lambda c: math.isfinite(c.learning_rate) and c.learning_rate > 0),
     ("warmup_steps", lambda c: c.warmup_steps >= 0),
     ("gradient_clip_norm", lambda c: c.gradient_clip_norm is None
@@ -231,6 +245,9 @@ _RULE_TEXT = {
     "num_context_frames": "an int >= 1",
     "num_target_frames": "an int >= 1",
     "num_train_frames": "more than num_context_frames (a training window must score a frame)",
+    "train_first_frames_only": "False, or num_train_frames <= num_context_frames + "
+                               "num_target_frames (the windows come from those frames)",
+    "top_prior_components": "an int >= 1 (1: a Gaussian top prior, the paper's)",
     "learning_rate": "a finite number > 0",
     "warmup_steps": "an int >= 0",
     "gradient_clip_norm": "None (no clipping) or a finite number > 0",
@@ -246,8 +263,8 @@ _PAPER = dict(  # next_frame_glow_bair_quant, REFERENCE.md §2
     latent_encoder="conv3d_net", latent_encoder_width=256, latent_encoder_depth=5,
     latent_dilations=True, latent_activation="gatu", latent_skip=True, num_cond_latents=3,
     num_context_frames=3, num_target_frames=10, num_train_frames=4,
-    learning_rate=3e-4, warmup_steps=10000, batch_size=5, init_batch_size=128,
-    temperature=1.0)
+    train_first_frames_only=True, learning_rate=3e-4, warmup_steps=10000, batch_size=5,
+    init_batch_size=128, temperature=1.0)
 
 _CONFIGS = {
     "bair_quant": dict(_PAPER),

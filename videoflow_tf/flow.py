@@ -106,7 +106,7 @@ class MultiScaleGlow(keras.layers.Layer):
         log-determinants stay float32.
 
     `encode(x)` -> (latents, conditions, log_det); `decode(latents)` -> x;
-    `decode_sampling(z_top, sample_fn)` -> (x, latents); `initialize(x)` runs the
+    `decode_sampling(z_top, sample_fn)` -> (x, latents, log_det); `initialize(x)` runs the
     data-dependent init; `bijector` is one TFP bijector with tfp.bijectors.Glow's
     convention (forward: flat latent [B, H*W*C] -> frame [B, H, W, C]).
     """
@@ -235,12 +235,12 @@ class MultiScaleGlow(keras.layers.Layer):
         `z = sample_fn(i, x1)` where x1 is the continuing half at that split (what
         `encode` returns as conditions[i]); z must have x1's shape. `weights`:
         `decode_weights()` computed earlier (else computed here).
-        Returns (x, latents [z^(1), ..., z_top]).
+        Returns (x, latents [z^(1), ..., z_top], log|det dx/dz| [B]).
         """
-        x, _, latents = self._decode_levels(
+        x, log_det, latents = self._decode_levels(
             self._check_latent(z_top, -1),
             lambda index, x1: self._check_latent(sample_fn(index, x1), index), weights)
-        return x, latents
+        return x, latents, log_det
 
     def initialize(self, x):
         """Data-dependent init of every ActNorm from batch x, in flow order (eager).

@@ -2,9 +2,10 @@
 
 Every encoder maps `history` [N, K, h, w, c] (the level's latents of the K previous
 frames, oldest first) and `context` [N, h, w, c] (the current frame's coarser levels, as
-the unconditional prior's mean; None at the top level) to `params` [N, h, w, 2c]: mean and
-log-scale interleaved (mean = params[..., 0::2], log-scale = params[..., 1::2]). The last
-layer of every encoder starts at zero, so every conditional prior starts as N(0, 1).
+the unconditional prior's mean; None at the top level) to `params` [N, h, w, outputs],
+by default outputs = 2c: mean and log-scale interleaved (mean = params[..., 0::2],
+log-scale = params[..., 1::2]); a mixture prior asks for more. The last layer of every
+encoder starts at zero, so every conditional prior starts as N(0, 1).
 
 - `conv3d_net` (the paper's): the history stacked over time, the context tiled along it;
   residual blocks of 3-D convs [2, 3, 3] (causal in time) -> [1, 1, 1] -> zero-initialised
@@ -140,15 +141,14 @@ class _LatentEncoder(keras.layers.Layer):
     """Constructor arguments and input stacking shared by the encoders below."""
 
     def __init__(self, latent_shape, num_frames, has_context, width, depth, dilations,
-                 activation, **kwargs):
+                 activation, outputs, **kwargs):
         super().__init__(**kwargs)
-        self.latent_shape = tuple(latent_shape)
+        self.latent_shape, self.outputs = tuple(latent_shape), outputs
         self.num_frames, self.has_context = num_frames, has_context
         self.width, self.depth, self.dilations = width, depth, dilations
         self.activation = activation
         self.channels = self.latent_shape[-1]
         self.context_channels = self.channels if has_context else 0
-
 
     def _with_context_per_step(self, history, context):
         if context is None:
@@ -172,7 +172,7 @@ class Conv3DNet(_LatentEncoder):
         dilations = fitting_dilations(min(self.latent_shape[:2]), self.dilations)
         self.blocks = [ResidualBlock(stream, self.width, kernel, dilations, self.activation)
                        for _ in range(self.depth)]
-        self.head = make_conv(2 * self.channels, (1, 1), zero_init=True)
+        self.head = make_conv(self.outputs, (1, 1), zero_init=True)
 
     def build(self, input_shape=None):
         shape = (None, self.num_frames) + self.latent_shape[:2] + (
@@ -198,7 +198,7 @@ class ConvNet(_LatentEncoder):
         dilations = fitting_dilations(min(self.latent_shape[:2]), self.dilations and kernel > 1)
         self.blocks = [ResidualBlock(stream, self.width, (kernel, kernel), dilations,
                                      self.activation) for _ in range(self.depth)]
-        self.head = make_conv(2 * self.channels, (kernel, kernel), zero_init=True)
+        self.head = make_conv(self.outputs, (kernel, kernel), zero_init=True)
 
     def build(self, input_shape=None):
         shape = (None,) + self.latent_shape[:2] + (
@@ -222,7 +222,7 @@ class ConvLSTMNet(_LatentEncoder):
         self.lstms = [keras.layers.ConvLSTM2D(self.width, 3, padding="same",
                                               return_sequences=i < self.depth - 1)
                       for i in range(self.depth)]
-        self.head = make_conv(2 * self.channels, (3, 3), zero_init=True)
+        self.head = make_conv(self.outputs, (3, 3), zero_init=True)
 
     def build(self, input_shape=None):
         shape = (None, self.num_frames) + self.latent_shape[:2] + (
@@ -239,12 +239,14 @@ class ConvLSTMNet(_LatentEncoder):
         return self.head(h)
 
 
-def make_latent_encoder(config, latent_shape, has_context, name=None):
-    """The encoder `config.latent_encoder` for a latent of `latent_shape`."""
+def make_latent_encoder(config, latent_shape, has_context, outputs=None, name=None):
+    """The encoder `config.latent_encoder` for a latent of `latent_shape`, with `outputs`
+    channels (default: 2c, a Gaussian's mean and log-scale)."""
     args = dict(latent_shape=latent_shape, num_frames=config.num_cond_latents,
                 has_context=has_context, width=config.latent_encoder_width,
                 depth=config.latent_encoder_depth, dilations=config.latent_dilations,
-                activation=config.latent_activation, name=name)
+                activation=config.latent_activation,
+                outputs=outputs or 2 * latent_shape[-1], name=name)
     if config.latent_encoder == "conv3d_net":
         return Conv3DNet(**args)
     if config.latent_encoder == "conv_lstm":

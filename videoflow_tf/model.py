@@ -12,12 +12,12 @@ context; every later frame is scored given all frames before it.
 import dataclasses
 import math
 import random
+import warnings
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from videoflow_tf import distribute
+from videoflow_tf import distribute, pixels, sampling
 from videoflow_tf.bijectors.actnorm import data_dependent_init
 from videoflow_tf.config import VideoFlowConfig
 from videoflow_tf.flow import MultiScaleGlow
@@ -141,10 +141,10 @@ class VideoFlow(keras.Model):
         """
         videos = self._check_videos(videos, "videos", 1)
         noise_seed = tf.constant([self._training_seed, 1])  # training steps fold in [seed, 0]
-        x = self._to_flow_input(videos, _TrainingNoise(noise_seed), dequantize=True)
+        x = self._dequantize(videos, _TrainingNoise(noise_seed))
         self.flow.initialize(_merge(x))
         with data_dependent_init():
-            latents, conditions, _ = self._encode_frames(x)
+            latents, conditions, _ = self.encode_values(x)
             self.prior.log_prob(latents, conditions, first_frame=0)
         distribute.copy_first_replica(self.distribute_strategy, self.variables)
         self.is_initialized.assign(1)
@@ -155,7 +155,8 @@ class VideoFlow(keras.Model):
         """One update on uint8 videos [B, T, H, W, 3] (or a tuple starting with them).
 
         If T > num_train_frames, each video is cut to its own random window of
-        num_train_frames frames (the data pipeline normally does this already). The loss is
+        num_train_frames frames (the data pipeline normally does this already), within
+        the first num_context_frames + num_target_frames with train_first_frames_only. The loss is
         the bits per pixel of the window's frames after the first num_context_frames. An
         update whose loss or gradients are not finite is skipped, so the weights stay those
         of the last good step (StopOnNonFiniteLoss then stops training).
@@ -207,10 +208,15 @@ class VideoFlow(keras.Model):
             tf.cast(self.optimizer.iterations, tf.int32), alg="philox")
 
     def _random_windows(self, videos, seed):
-        frames = self.config.num_train_frames
+        config = self.config
+        frames = config.num_train_frames
         if videos.shape[1] == frames:
             return videos
-        choices = tf.shape(videos)[1] - frames + 1
+        available = tf.shape(videos)[1]
+        if config.train_first_frames_only:
+            available = tf.minimum(available,
+                                   config.num_context_frames + config.num_target_frames)
+        choices = available - frames + 1
         uniform = distribute.global_batch_uniform(
             tf.stack([tf.shape(videos)[0], 1]),
             tf.random.experimental.stateless_fold_in(seed, 1, alg="philox"))
@@ -243,16 +249,25 @@ class VideoFlow(keras.Model):
 
     def _frame_log_likelihoods(self, video, first, seed):
         """[B, T - first] log p(x_t | x_<t) of the discrete frames t >= first (nats)."""
-        x = self._to_flow_input(video, seed, dequantize=True)
-        latents, conditions, log_det = self._encode_frames(x)
-        prior = self.prior.log_prob(latents, conditions, first)
         discretisation = math.prod(self.config.image_shape) * math.log(256.0)
-        return prior + log_det[:, first:] - discretisation
+        return self.log_density(self._dequantize(video, seed), first) - discretisation
 
-    def _encode_frames(self, x):
-        """All frames of x [B, T, H, W, C] through the flow in one call."""
-        batch, frames = tf.shape(x)[0], tf.shape(x)[1]
-        latents, conditions, log_det = self.flow.encode(_merge(x))
+    def log_density(self, values, first=None):
+        """[B, T - first] continuous log-density (nats) of every frame t >= first of float
+        `values` [B, T, H, W, 3] given the frames before it; values are in the flow's
+        input space (pixels.lower_edges plus dequantisation noise, or `sample_details`'
+        values). `first` defaults to num_context_frames. log_prob is this at the
+        dequantised video minus H*W*C*ln(256) per scored frame."""
+        first = self.config.num_context_frames if first is None else first
+        latents, conditions, log_det = self.encode_values(values)
+        return self.prior.log_prob(latents, conditions, first) + log_det[:, first:]
+
+    def encode_values(self, values):
+        """Every frame of float `values` [B, T, H, W, 3] through the flow in one call:
+        (latents per level [B, T, h, w, c], the continuing halves x1 at every split
+        [B, T, h, w, c], log|det dz/dx| [B, T])."""
+        batch, frames = tf.shape(values)[0], tf.shape(values)[1]
+        latents, conditions, log_det = self.flow.encode(_merge(values))
         return ([_split(z, batch, frames) for z in latents],
                 [_split(c, batch, frames) for c in conditions],
                 tf.reshape(log_det, [batch, frames]))
@@ -260,10 +275,10 @@ class VideoFlow(keras.Model):
     # ----------------------------------------------------------------- latents
 
     def encode(self, video):
-        """Latents of every frame: per level, finest first, [B, T, h, w, c]. The pixels are
-        u8/255 - 0.5 without dequantisation noise, so `decode` returns `video` exactly."""
+        """Latents of every frame: per level, finest first, [B, T, h, w, c], of the pixels'
+        bin centres (no dequantisation noise), so `decode` returns `video` exactly."""
         video = self._check_videos(video, "video", 1)
-        latents, _, _ = self._encode_frames(self._to_flow_input(video, None, dequantize=False))
+        latents, _, _ = self.encode_values(pixels.bin_centres(video))
         return latents
 
     def decode(self, latents):
@@ -271,7 +286,7 @@ class VideoFlow(keras.Model):
         latents = self._check_latents(latents)
         batch, frames = tf.shape(latents[0])[0], tf.shape(latents[0])[1]
         x = self.flow.decode([_merge(z) for z in latents])
-        return _split(_to_uint8(x), batch, frames)
+        return _split(pixels.to_uint8(x), batch, frames)
 
     def interpolate(self, video_a, video_b, num_steps):
         """Frames decoded from (1 - w) z_a + w z_b for num_steps weights w from 0 to 1, at
@@ -296,14 +311,15 @@ class VideoFlow(keras.Model):
 
     def sample(self, context, num_frames, temperature=None, seed=None):
         """num_frames new frames after uint8 `context` [B, Tc, H, W, 3] (Tc >=
-        num_context_frames): uint8 [B, num_frames, H, W, 3].
+        num_context_frames): uint8 [B, num_frames, H, W, 3]. `sample_details` gives what
+        was drawn; called eagerly, this warns when a sampled value was NaN (shown as 0).
 
         Each frame: z_top from its prior, then the flow runs in reverse level by level, each
         level's latent drawn from its prior given the level's past latents and the coarser
-        levels; the new latents join the history. Every prior's sigma is scaled by
-        `temperature`, a number or one per video [B] (None: config.temperature; 0: the
-        means). A tf.while_loop carries a fixed-size history of num_cond_latents frames, so
-        only the output grows with num_frames.
+        levels; the new latents join the history. The context is dequantised as in
+        training, with noise from the video's random stream. Every prior's sigma is scaled
+        by `temperature`, a number or one per video [B] (None: config.temperature; 0: the
+        means, of a randomly picked component for a mixture prior).
 
         Random draws are stateless and every video has its own random stream: `seed` is an
         int from which the B streams derive, or one integer per video [B]
@@ -311,85 +327,45 @@ class VideoFlow(keras.Model):
         batch, at any position, gives the same frames). None: a fresh random seed. The same
         seed gives the same frames, eager or traced.
         """
+        samples = self.sample_details(context, num_frames, temperature, seed)
+        if tf.executing_eagerly():
+            not_a_number = int(tf.reduce_sum(tf.cast(tf.math.is_nan(samples.values),
+                                                     tf.int32)))
+            if not_a_number:
+                warnings.warn(f"{not_a_number} sampled subpixel values were NaN (the flow's "
+                              "decoding overflowed); they are shown as 0", RuntimeWarning,
+                              stacklevel=2)
+        return samples.frames
+
+    def sample_details(self, context, num_frames, temperature=None, seed=None):
+        """`sample`, returning a `sampling.Samples` record: the frames, the values before
+        rounding, the drawn latents, each frame's log-density under the priors that drew
+        it and the flow's log-determinant, and the count of invalid (NaN or out-of-range)
+        values per video."""
         config = self.config
         context = self._check_videos(context, "context", config.num_context_frames)
         static_frames = tf.get_static_value(num_frames)
         if static_frames is not None and not static_frames >= 1:
             raise ValueError(f"num_frames must be >= 1; got {static_frames}")
-        temperature = self._check_temperature(
+        temperature = sampling.check_temperature(
             config.temperature if temperature is None else temperature, context)
-        row_seeds = _row_seeds(seed, context)
-        num_cond = config.num_cond_latents
-
-        latents, _, _ = self._encode_frames(self._to_flow_input(context, None, False))
-        min_history = config.min_history
-        histories = [_last_frames(z, num_cond, config.pad_history) for z in latents]
-        known = tf.minimum(tf.shape(context)[1], num_cond)
-        top = config.num_levels - 1
-        decode_weights = self.flow.decode_weights()  # once, not once per frame
-
-        def body(step, known, histories, frames):
-            # The prior is conditional once min_history latents of history exist; a
-            # Python bool when the context alone guarantees it.
-            conditional = (True if _static_at_least(context, min_history)
-                           else known >= min_history)
-
-            def draw(level, x1):
-                distribution = self.prior.distribution(level, histories[level], x1,
-                                                       conditional, temperature)
-                noise = _row_normals(row_seeds, config.latent_shapes[level], step, level)
-                return distribution.mean() + distribution.stddev() * noise
-
-            x, new_latents = self.flow.decode_sampling(draw(top, None), draw, decode_weights)
-            histories = [tf.concat([h[:, 1:], z[:, None]], axis=1)
-                         for h, z in zip(histories, new_latents)]
-            return (step + 1, tf.minimum(known + 1, num_cond), histories,
-                    frames.write(step, x))
-
-        frames = tf.TensorArray(tf.float32, size=num_frames, element_shape=tf.TensorShape(
-            [None] + list(config.image_shape)))
-        _, _, _, frames = tf.while_loop(
-            lambda step, *_: step < num_frames, body,
-            (tf.constant(0), known, histories, frames))
-        out = _to_uint8(frames.stack(), transpose=[1, 0, 2, 3, 4])
-        return tf.ensure_shape(out, [None, static_frames] + list(config.image_shape))
-
-    def _check_temperature(self, temperature, context):
-        """float32 temperature: a scalar, or [B, 1, 1, 1] to scale [B, h, w, c] sigmas.
-        Negative or non-finite values raise ValueError, or InvalidArgumentError at run
-        time when only known then."""
-        expected = "a finite number >= 0, or one per video [batch]"
-        temperature = tf.cast(temperature, tf.float32)
-        if temperature.shape.rank not in (0, 1):
-            raise ValueError(f"temperature must be {expected}; got shape {temperature.shape}")
-        static = tf.get_static_value(temperature)
-        if static is not None:
-            if not np.all(np.isfinite(static) & (static >= 0)):
-                raise ValueError(f"temperature must be {expected}; got {static}")
-        else:
-            check = tf.debugging.Assert(
-                tf.reduce_all(tf.math.is_finite(temperature) & (temperature >= 0)),
-                [f"temperature must be {expected}; got", temperature])
-            with tf.control_dependencies([check]):
-                temperature = tf.identity(temperature)
-        if temperature.shape.rank == 0:
-            return temperature
-        temperature = _check_one_per_video(temperature, context, "temperature")
-        return tf.reshape(temperature, [-1, 1, 1, 1])
+        return sampling.sample(self, context, num_frames, temperature, seed)
 
     # ----------------------------------------------------------------- inputs
 
-    def _to_flow_input(self, video, seed, dequantize):
-        x = tf.cast(video, tf.float32) / 255.0 - 0.5
-        if not dequantize:
-            return x
+    def _dequantize(self, video, seed):
+        """video's pixels plus uniform noise within each pixel's bin: per video from a
+        training step's seed (_TrainingNoise), one draw shared by every video (an int or
+        int32 [2] `seed`), or unseeded (None)."""
+        x = pixels.lower_edges(video)
         if isinstance(seed, _TrainingNoise):
-            noise = distribute.global_batch_uniform(tf.shape(x), seed.seed, 0.0, 1.0 / 256.0)
+            noise = distribute.global_batch_uniform(tf.shape(x), seed.seed, 0.0,
+                                                    pixels.BIN_WIDTH)
         elif seed is None:
-            noise = tf.random.uniform(tf.shape(x), 0.0, 1.0 / 256.0)
+            noise = tf.random.uniform(tf.shape(x), 0.0, pixels.BIN_WIDTH)
         else:  # one clip of noise for all videos, so that batching changes no result
-            noise = tf.random.stateless_uniform(tf.shape(x)[1:], _seed_tensor(seed), 0.0,
-                                                1.0 / 256.0)
+            noise = tf.random.stateless_uniform(tf.shape(x)[1:], sampling.seed_tensor(seed),
+                                                0.0, pixels.BIN_WIDTH)
         return x + noise
 
     def _check_videos(self, video, name, min_frames):
@@ -446,79 +422,3 @@ def _split(x, batch, frames):
     return tf.reshape(x, tf.concat([[batch, frames], tf.shape(x)[1:]], axis=0))
 
 
-def _to_uint8(x, transpose=None):
-    """Flow output to pixels, the inverse of the input map: pixel k is dequantised to
-    [k/255 - 0.5, k/255 - 0.5 + 1/256), so k = round((x + 0.5) * 255 - 255/512), the
-    nearest bin centre (the paper's `(x + 0.5) * 256` would send about half of every
-    dequantised gray pixel to k + 1). Clipped to [0, 255]; axes permuted by `transpose` if
-    given. NaN (a diverged sample) becomes 0: its cast is undefined, and eager and traced
-    kernels turn it into different bytes."""
-    x = tf.where(tf.math.is_nan(x), -0.5, x)
-    if transpose is not None:
-        # Between the NaN test and the cast: TensorFlow's oneDNN transpose logs an error
-        # line for uint8 (and for a bool it would move) on CPUs without AVX-512.
-        x = tf.transpose(x, transpose)
-    pixels = tf.round((tf.clip_by_value(x, -0.5, 0.5) + 0.5) * 255.0 - 255.0 / 512.0)
-    return tf.cast(tf.clip_by_value(pixels, 0.0, 255.0), tf.uint8)
-
-
-def _last_frames(z, count, repeat_first):
-    """The last `count` frames of z [B, T, ...], padded in front if T < count: with
-    copies of the first frame if `repeat_first`, else zeros (which no prior reads)."""
-    padding = tf.maximum(count - tf.shape(z)[1], 0)
-    if repeat_first:
-        padded = tf.concat([tf.repeat(z[:, :1], padding, axis=1), z], axis=1)
-    else:
-        padded = tf.pad(z, [[0, 0], [padding, 0]] + [[0, 0]] * (z.shape.rank - 2))
-    return tf.ensure_shape(padded[:, -count:], [None, count] + z.shape[2:].as_list())
-
-
-def _static_at_least(video, frames):
-    return video.shape[1] is not None and video.shape[1] >= frames
-
-
-def _seed_tensor(seed):
-    """An int32 [2] stateless seed from an int, a pair, or None (a fresh random one)."""
-    if seed is None:
-        return tf.random.uniform([2], maxval=2 ** 31 - 1, dtype=tf.int32)
-    seed = tf.convert_to_tensor(seed)
-    if seed.shape.rank == 0:
-        seed = tf.stack([seed, 0])
-    return tf.cast(seed, tf.int32)
-
-
-def _row_seeds(seed, context):
-    """int32 [B, 2]: the stateless seed of each video's random stream (see `sample`)."""
-    if seed is None or tf.convert_to_tensor(seed).shape.rank == 0:
-        return tf.random.experimental.stateless_split(_seed_tensor(seed), tf.shape(context)[0])
-    seeds = tf.convert_to_tensor(seed)
-    if seeds.shape.rank != 1 or not seeds.dtype.is_integer:
-        raise ValueError("seed must be an int or one integer per video [batch]; got "
-                         f"{seeds.dtype.name} of shape {seeds.shape}")
-    seeds = _check_one_per_video(seeds, context, "seed")
-    # The two 32-bit halves of the int64 seed: a video's stream depends on its seed alone.
-    return tf.bitcast(tf.cast(seeds, tf.int64), tf.int32)
-
-
-def _check_one_per_video(values, context, name):
-    """`values` [N] if N is the batch size of context, else ValueError (or
-    InvalidArgumentError at run time, before anything uses the values)."""
-    expected = f"{name} must be a scalar or have one value per video"
-    if values.shape[0] is not None and context.shape[0] is not None:
-        if values.shape[0] != context.shape[0]:
-            raise ValueError(f"{expected} ([{context.shape[0]}]); got shape {values.shape}")
-        return values
-    check = tf.debugging.assert_equal(tf.shape(values)[0], tf.shape(context)[0],
-                                      message=f"{expected} of context ([batch])")
-    with tf.control_dependencies([check]):
-        return tf.identity(values)
-
-
-def _row_normals(row_seeds, shape, *salt):
-    """Standard normals [B, *shape]; row b from its own seed row_seeds[b] folded with salt."""
-    def draw(seed):
-        for value in salt:
-            seed = tf.random.experimental.stateless_fold_in(seed, value)
-        return tf.random.stateless_normal(shape, seed)
-
-    return tf.map_fn(draw, row_seeds, fn_output_signature=tf.float32)

@@ -4,21 +4,32 @@
 
 where x1_t^(l) is the half of frame t's flow activations that continues past level l (it
 carries the coarser levels z_t^(>l)); the top level has no x1 and conditions only on its
-own past (REFERENCE.md §1). Per level:
+own past (Kumar et al. 2020, section 3; tensor2tensor's next_frame_glow). Per level:
 
 - unconditional prior (a frame with fewer than K predecessors, or with `pad_history` a
   frame with none): N(mu, sigma) with (mu, log sigma) from a zero-initialised 3x3 conv of
   x1, or learned constants at the top;
 - conditional prior: (mu, log sigma) from the level's latent encoder (`latent_encoders`)
-  reading the K previous latents and the unconditional mean (the coarser information);
+  reading the K previous latents and the unconditional mean (the coarser information; with
+  `prior_reads_x1`, x1 itself, which unlike that mean is not zero at initialisation);
   with `latent_skip`, mu = z_{t-1}^(l) + predicted mu. With `pad_history`, a frame with
   1 <= n < K predecessors is conditional too: its history is padded in front with copies
   of the oldest latent, as if the video had stood still before it began. Then a
   stochastic-shapes prior with K = 2 sees "not moving yet" for the second frame (any
   direction may start) and the displacement between the last two frames after that.
+- with `top_prior_components` M > 1, the top level's conditional prior is a mixture of M
+  such Gaussians over the whole top latent (`tfd.MixtureSameFamily`): the encoder predicts
+  every component's mean and log-scale and, averaged over positions, its logit. A draw
+  first picks a component, so one frame's whole coarse layout follows one of M futures (a
+  unimodal Gaussian can only spread around their average). Each component's mean also
+  has a learned offset, drawn at random at initialisation so that the components start
+  apart and specialise instead of moving together.
 
-Every prior starts as N(0, 1) (N(z_{t-1}, 1) with the skip). Sampling at temperature T
-scales every sigma by T; T = 0 gives the mean.
+Every log sigma is clipped to [-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT] so that densities stay
+finite for any input (trained priors stay far inside). Every Gaussian prior starts as
+N(0, 1) (N(z_{t-1}, 1) with the skip). Sampling scales every sigma by a temperature
+(`draw`); the mixture weights are not tempered, so at temperature 0 a draw is the mean of
+a randomly picked component.
 """
 import keras
 import tensorflow as tf
@@ -28,11 +39,38 @@ from videoflow_tf.latent_encoders import make_conv, make_latent_encoder
 
 tfd = tfp.distributions
 
+# exp(-15) is about 3e-7: a latent 1e8 away from its mean still has a finite float32
+# log-density, while no trained prior comes near (they stay within about [-5, 5]).
+LOG_SCALE_LIMIT = 15.0
+COMPONENT_OFFSET_STDDEV = 0.3
 
-def gaussian(loc, log_scale, temperature=1.0):
-    """A diagonal Gaussian over the last three axes, its sigma scaled by `temperature`."""
-    return tfd.Independent(tfd.Normal(loc, tf.exp(log_scale) * temperature),
-                           reinterpreted_batch_ndims=3)
+
+def gaussian(loc, log_scale):
+    """A diagonal Gaussian over the last three axes ([..., h, w, c] events)."""
+    log_scale = tf.clip_by_value(log_scale, -LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)
+    return tfd.Independent(tfd.Normal(loc, tf.exp(log_scale)), reinterpreted_batch_ndims=3)
+
+
+def draw(distribution, temperature, normal, uniform):
+    """A reparameterised draw from a prior made by this module, with every standard
+    deviation scaled by `temperature` (a scalar or [N, 1, 1, 1]).
+
+    normal: standard normals [N, h, w, c]; uniform: U(0, 1) [N], which picks a mixture's
+    component by inverting its weights' CDF (unused for a Gaussian). Stateless and exact:
+    the caller's noise fixes the draw.
+    """
+    if isinstance(distribution, tfd.MixtureSameFamily):
+        weights = distribution.mixture_distribution.probs_parameter()
+        cdf = tf.math.cumsum(weights, axis=-1)
+        count = tf.shape(weights)[-1]
+        component = tf.minimum(tf.reduce_sum(tf.cast(cdf < uniform[:, None], tf.int32), -1),
+                               count - 1)
+        normal_dist = distribution.components_distribution.distribution
+        loc = tf.gather(normal_dist.loc, component, batch_dims=1)
+        scale = tf.gather(normal_dist.scale, component, batch_dims=1)
+    else:
+        loc, scale = distribution.distribution.loc, distribution.distribution.scale
+    return loc + scale * temperature * normal
 
 
 def _split_params(params):
@@ -45,12 +83,15 @@ class LevelPrior(keras.layers.Layer):
     def __init__(self, config, latent_shape, is_top, **kwargs):
         super().__init__(**kwargs)
         self.latent_shape, self.is_top = tuple(latent_shape), is_top
-        self.latent_skip = config.latent_skip
+        self.latent_skip, self.reads_x1 = config.latent_skip, config.prior_reads_x1
+        self.components = config.top_prior_components if is_top else 1
         channels = self.latent_shape[-1]
         if not is_top:
             self.context_conv = make_conv(2 * channels, (3, 3), zero_init=True)
+        # A mixture's encoder gives every component 2c parameter channels and one logit.
+        outputs = 2 * channels if self.components == 1 else self.components * (2 * channels + 1)
         self.encoder = make_latent_encoder(config, latent_shape, has_context=not is_top,
-                                           name="encoder")
+                                           outputs=outputs, name="encoder")
 
     def build(self, input_shape=None):
         params_shape = self.latent_shape[:2] + (2 * self.latent_shape[2],)
@@ -59,10 +100,14 @@ class LevelPrior(keras.layers.Layer):
                                               name="top_params")
         else:
             self.context_conv.build((None,) + self.latent_shape)
+        if self.components > 1:
+            self.component_offsets = self.add_weight(
+                shape=(self.components,) + self.latent_shape,
+                initializer=keras.initializers.RandomNormal(stddev=COMPONENT_OFFSET_STDDEV),
+                name="component_offsets")
         self.encoder.build()
 
-    def unconditional(self, x1, batch_size):
-        """(mu, log sigma) [N, h, w, c] from x1 [N, h, w, c] (None at the top)."""
+    def _unconditional_params(self, x1, batch_size):
         if self.is_top:
             params = tf.broadcast_to(self.top_params, tf.concat(
                 [[batch_size], tf.shape(self.top_params)], axis=0))
@@ -70,15 +115,34 @@ class LevelPrior(keras.layers.Layer):
             params = self.context_conv(x1)
         return _split_params(params)
 
+    def unconditional(self, x1, batch_size):
+        """p(z) [N, h, w, c] given x1 [N, h, w, c] (None at the top)."""
+        return gaussian(*self._unconditional_params(x1, batch_size))
+
     def conditional(self, history, x1):
-        """(mu, log sigma) [N, h, w, c] given the K previous latents [N, K, h, w, c]."""
+        """p(z) [N, h, w, c] given the K previous latents [N, K, h, w, c] and x1."""
         context = None
         if not self.is_top:
-            context, _ = self.unconditional(x1, None)
-        loc, log_scale = _split_params(self.encoder(history, context))
+            context = x1 if self.reads_x1 else self._unconditional_params(x1, None)[0]
+        params = self.encoder(history, context)
+        if self.components == 1:
+            loc, log_scale = _split_params(params)
+            if self.latent_skip:
+                loc = loc + history[:, -1]
+            return gaussian(loc, log_scale)
+        return self._mixture(params, history)
+
+    def _mixture(self, params, history):
+        count, (height, width, channels) = self.components, self.latent_shape
+        gaussians, logit_maps = tf.split(params, [count * 2 * channels, count], axis=-1)
+        gaussians = tf.reshape(gaussians, [-1, height, width, count, 2 * channels])
+        loc, log_scale = _split_params(tf.transpose(gaussians, [0, 3, 1, 2, 4]))
+        loc = loc + self.component_offsets
         if self.latent_skip:
-            loc = loc + history[:, -1]
-        return loc, log_scale
+            loc = loc + history[:, -1, None]
+        return tfd.MixtureSameFamily(
+            tfd.Categorical(logits=tf.reduce_mean(logit_maps, axis=[1, 2])),
+            gaussian(loc, log_scale))
 
 
 class LatentPrior(keras.layers.Layer):
@@ -118,8 +182,7 @@ class LatentPrior(keras.layers.Layer):
         if first < start:
             z_now = _merge(z[:, first:start])
             x1_now = None if x1 is None else _merge(x1[:, first:start])
-            loc, log_scale = prior.unconditional(x1_now, tf.shape(z_now)[0])
-            parts.append(gaussian(loc, log_scale).log_prob(z_now))
+            parts.append(prior.unconditional(x1_now, tf.shape(z_now)[0]).log_prob(z_now))
 
         def conditional_log_prob():
             count = tf.shape(z)[1] - start
@@ -129,9 +192,8 @@ class LatentPrior(keras.layers.Layer):
                                  + tf.range(num_cond)[None, :], 0)
             history = _merge(tf.gather(z, windows, axis=1))
             x1_now = None if x1 is None else _merge(x1[:, start:])
-            loc, log_scale = prior.conditional(history, x1_now)
-            return tf.reshape(gaussian(loc, log_scale).log_prob(_merge(z[:, start:])),
-                              [batch, -1])
+            log_prob = prior.conditional(history, x1_now).log_prob(_merge(z[:, start:]))
+            return tf.reshape(log_prob, [batch, -1])
 
         # Convolutions must not see an empty batch: skip the conditional frames when a
         # clip has none (statically if the length is known, else at run time).
@@ -142,26 +204,40 @@ class LatentPrior(keras.layers.Layer):
             parts.append(conditional_log_prob())
         return tf.concat([tf.reshape(part, [batch, -1]) for part in parts], axis=1)
 
-    def distribution(self, level, history, x1, conditional, temperature=1.0):
-        """p(z^(level)) of one new frame for sampling.
+    def distribution(self, level, history, x1, conditional):
+        """p(z^(level)) of one new frame, for sampling (see `draw`).
 
         history: [N, K, h, w, c] previous latents of the level; x1: [N, h, w, c] or None at
         the top; conditional: Python or scalar-tensor bool, False while fewer than
         `min_history` predecessors exist (then `history` is ignored).
         """
         prior = self.levels[level]
-
-        def conditional_params():
-            return prior.conditional(history, x1)
-
-        def unconditional_params():
-            return prior.unconditional(x1, tf.shape(history)[0])
-
         if isinstance(conditional, bool):
-            params = conditional_params() if conditional else unconditional_params()
-        else:
-            params = tf.cond(conditional, conditional_params, unconditional_params)
-        return gaussian(*params, temperature=temperature)
+            return (prior.conditional(history, x1) if conditional
+                    else prior.unconditional(x1, tf.shape(history)[0]))
+        # Chosen at run time: both branches as M-component parameters, the unconditional
+        # Gaussian repeated M times (the same distribution as a mixture).
+        count = prior.components
+        logits, loc, scale = tf.cond(
+            conditional, lambda: _mixture_params(prior.conditional(history, x1), count),
+            lambda: _mixture_params(prior.unconditional(x1, tf.shape(history)[0]), count))
+        if count == 1:
+            return tfd.Independent(tfd.Normal(loc[:, 0], scale[:, 0]),
+                                   reinterpreted_batch_ndims=3)
+        return tfd.MixtureSameFamily(
+            tfd.Categorical(logits=logits),
+            tfd.Independent(tfd.Normal(loc, scale), reinterpreted_batch_ndims=3))
+
+
+def _mixture_params(distribution, count):
+    """(logits [N, M], loc [N, M, h, w, c], scale [N, M, h, w, c]) of a prior."""
+    if isinstance(distribution, tfd.MixtureSameFamily):
+        normal = distribution.components_distribution.distribution
+        return distribution.mixture_distribution.logits, normal.loc, normal.scale
+    normal = distribution.distribution
+    loc = tf.repeat(normal.loc[:, None], count, axis=1)
+    scale = tf.repeat(normal.scale[:, None], count, axis=1)
+    return tf.zeros(tf.shape(loc)[:2]), loc, scale
 
 
 def _merge(x):
