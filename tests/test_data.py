@@ -22,9 +22,10 @@ BAIR_FILES = {"train/traj_0_to_1.tfrecords": 2, "train/traj_2_to_2.tfrecords": 1
               "test/traj_0_to_1.tfrecords": 2}
 
 
-def frames(train=4, context=3, target=10, size=64):
+def frames(train=4, context=3, target=10, size=64, first_only=False):
     return types.SimpleNamespace(num_train_frames=train, num_context_frames=context,
-                                 num_target_frames=target, image_size=size)
+                                 num_target_frames=target, image_size=size,
+                                 train_first_frames_only=first_only)
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,19 @@ def test_training_gives_random_contiguous_windows_shuffled_and_repeated(bair_dir
     assert {v for v, _ in seen} == {0, 1, 2}
     assert len({start for _, start in seen}) > 5  # windows start anywhere, not at a fixed frame
     assert [v for v, _ in seen[:6]] != [0, 1, 2, 0, 1, 2]  # not in file order
+
+
+def test_training_windows_come_from_the_first_frames_only_if_asked(bair_dir):
+    """tensor2tensor's rule: windows of 4 frames from the first 3 + 10 of each video."""
+    dataset = vf.data.make_dataset("bair_action_free", "train", frames(train=4, first_only=True),
+                                   batch_size=3, training=True, data_dir=bair_dir, seed=0)
+    sources = videos_of("bair_action_free", "train", bair_dir)
+    starts = set()
+    for batch in tfds.as_numpy(dataset.take(30)):
+        for window in batch:
+            starts |= {start for video in sources for start in range(30 - 4 + 1)
+                       if np.array_equal(window, video[start:start + 4])}
+    assert starts == set(range(13 - 4 + 1))  # every start from 0 to 9, none later
 
 
 def test_training_is_reproducible_with_a_seed(shapes_dir):
@@ -146,7 +160,8 @@ def test_mirrored_strategy_on_two_cpus_gets_per_replica_batches(shapes_dir):
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         config = types.SimpleNamespace(num_train_frames=2, num_context_frames=1,
-                                       num_target_frames=2, image_size=64)
+                                       num_target_frames=2, image_size=64,
+                                       train_first_frames_only=False)
         dataset = vf.data.distribute_dataset(strategy, "stochastic_shapes", "train", config, 4,
                                              training=True, data_dir={shapes_dir!r}, seed=0)
         batch = next(iter(dataset))

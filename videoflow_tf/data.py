@@ -5,8 +5,9 @@
 a `tf.data.Dataset` of uint8 videos [B, T, S, S, 3]:
 
 * training (`training=True`): a random window of `config.num_train_frames`
-  consecutive frames from each video, shuffled, repeated forever, batches of
-  exactly `batch_size`;
+  consecutive frames from each video (with `config.train_first_frames_only`, from
+  its first `num_context_frames + num_target_frames` frames only), shuffled,
+  repeated forever, batches of exactly `batch_size`;
 * evaluation: the first `config.num_context_frames + config.num_target_frames`
   frames of every video, in the split's order, once; the last batch may be
   smaller so that every video is scored.
@@ -15,7 +16,7 @@ S is `config.image_size`. Frames of another size than the dataset's 64 are
 resized as floats (area averaging when shrinking, bilinear when enlarging),
 then rounded back to uint8.
 
-Only those four attributes of `config` are read, so any object that has them
+Only those five attributes of `config` are read, so any object that has them
 works. With `seed`, the file order, the windows and the shuffle are
 reproducible; without it they differ from run to run.
 
@@ -43,8 +44,8 @@ def make_dataset(name, split, config, batch_size, training, data_dir=None, seed=
       name: 'bair_action_free', 'stochastic_shapes' or 'stochastic_shapes/<config>'
         ('gray', the default, or 'black').
       split: a TFDS split, e.g. 'train', 'validation', 'test' or 'train[:10%]'.
-      config: reads `num_train_frames`, `num_context_frames`, `num_target_frames`
-        and `image_size`.
+      config: reads `num_train_frames`, `num_context_frames`, `num_target_frames`,
+        `train_first_frames_only` and `image_size`.
       batch_size: videos per batch.
       training: random shuffled windows forever if True, else the first frames once.
       data_dir: TFDS data directory (None: TFDS's default).
@@ -68,9 +69,13 @@ def make_dataset(name, split, config, batch_size, training, data_dir=None, seed=
         return _resize(video, config.image_size)
 
     if training:
+        available = video_shape[0]
+        if config.train_first_frames_only:
+            available = min(available, config.num_context_frames + config.num_target_frames)
+
         def random_window(video, seed_pair):
             start = tf.random.stateless_uniform(
-                [], seed=seed_pair, maxval=video_shape[0] - num_frames + 1, dtype=tf.int32)
+                [], seed=seed_pair, maxval=available - num_frames + 1, dtype=tf.int32)
             return resize(tf.slice(video, [start, 0, 0, 0], (num_frames,) + video_shape[1:]))
 
         # One stateless seed pair per video keeps the windows reproducible under
