@@ -53,7 +53,11 @@ def test_static_reversing_vanishing_and_recoloured_shapes_are_told_apart():
     shape = motion.shape_masks(video)
     recoloured[2:][shape[2:]] = 255 - recoloured[2:][shape[2:]]
     result = motion.analyse_video(recoloured)
-    assert result["consistent"] and not result["appearance_kept"]
+    assert result["consistent"] and not result["colour_kept"]
+    assert not result["appearance_kept"]
+    leaping = video[[0, 3, 4]]  # three units in one frame, then one
+    assert not motion.analyse_video(leaping)["consistent"]
+    assert motion.analyse_video(video[[0, 1, 2]])["consistent"]
 
 
 def test_report_counts_directions_and_their_entropy():

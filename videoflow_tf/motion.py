@@ -11,11 +11,12 @@ of real context frames followed by sampled ones:
 * each step (frame t -> t+1) has a displacement d = c(t+1) - c(t) and a direction bin
   round(atan2(-dy, dx) / 45 degrees) mod 8 (image rows grow downwards, so -dy points up):
   0 = E, 1 = NE, 2 = N, ... 7 = SE;
-* the video moves consistently when the shape is visible in every frame, every step lies
-  in the same bin and every step moves at least half a unit;
-* the shape keeps its appearance when every frame's shape colour (mean over its pixels)
-  stays within COLOUR_TOLERANCE of the first frame's in every channel and its pixel count
-  stays within a factor of 2 of the first frame's. The six colours differ by at least 191
+* the video moves consistently (steadily) when the shape is visible in every frame, every
+  step lies in the same bin and every step moves between half a unit and two units (a
+  true step is 1 unit, or 1.41 along a diagonal);
+* the shape keeps its colour when every frame's shape colour (mean over its pixels) stays
+  within COLOUR_TOLERANCE of the first frame's in every channel, and its appearance when
+  besides its pixel count stays within a factor of 2 of the first frame's. The six colours differ by at least 191
   in some channel, and anti-aliased edges pull the mean of a small shape by up to about 70.
 """
 import math
@@ -24,6 +25,7 @@ import numpy as np
 
 DIRECTIONS = ("E", "NE", "N", "NW", "W", "SW", "S", "SE")
 CANVAS_UNITS = 10.0  # the frame is 10 x 10 canvas units; a shape moves 1 unit per frame
+STEP_RANGE = (0.5, 2.0)  # canvas units a steady step may move
 COLOUR_TOLERANCE = 96
 
 
@@ -62,21 +64,24 @@ def direction_bin(displacement):
 
 
 def analyse_video(video, threshold=64):
-    """dict(consistent, direction, appearance_kept, steps) for one uint8 video [T, H, W, 3]
-    (T >= 2); `direction` is a DIRECTIONS name when consistent, else None."""
+    """dict(consistent, direction, colour_kept, appearance_kept, steps) for one uint8
+    video [T, H, W, 3] (T >= 2); `direction` is a DIRECTIONS name when consistent, else
+    None."""
     video = np.asarray(video)
     unit = video.shape[2] / CANVAS_UNITS
     centroids, colours, counts = track(video, threshold)
     visible = bool(np.all(counts > 0))
     steps = np.diff(centroids, axis=0)
     bins = [direction_bin(step) for step in steps] if visible else []
+    lengths = np.hypot(steps[:, 0], steps[:, 1]) / unit
     consistent = (visible and len(set(bins)) == 1
-                  and bool(np.all(np.hypot(steps[:, 0], steps[:, 1]) >= 0.5 * unit)))
-    appearance_kept = (visible
-                       and bool(np.all(np.abs(colours - colours[0]) <= COLOUR_TOLERANCE))
-                       and bool(np.all((counts <= 2 * counts[0]) & (2 * counts >= counts[0]))))
+                  and bool(np.all((lengths >= STEP_RANGE[0]) & (lengths <= STEP_RANGE[1]))))
+    colour_kept = visible and bool(np.all(np.abs(colours - colours[0]) <= COLOUR_TOLERANCE))
+    appearance_kept = colour_kept and bool(
+        np.all((counts <= 2 * counts[0]) & (2 * counts >= counts[0])))
     return {"consistent": consistent,
             "direction": DIRECTIONS[bins[0]] if consistent else None,
+            "colour_kept": colour_kept,
             "appearance_kept": appearance_kept,
             "steps": steps.tolist()}
 
@@ -84,7 +89,7 @@ def analyse_video(video, threshold=64):
 def motion_report(videos, threshold=64):
     """Summary over uint8 videos [N, T, H, W, 3]: how many move consistently, how they
     spread over the 8 directions (counts and entropy in bits, at most 3), and how many keep
-    their colour and size."""
+    their colour, and their colour and size."""
     results = [analyse_video(video, threshold) for video in videos]
     counts = {name: 0 for name in DIRECTIONS}
     for result in results:
@@ -100,6 +105,8 @@ def motion_report(videos, threshold=64):
         "directions_used": int(sum(1 for c in counts.values() if c)),
         "direction_entropy_bits": float(-np.sum(probabilities * np.log2(probabilities)))
         if consistent else 0.0,
+        "colour_kept": sum(r["colour_kept"] for r in results),
+        "colour_kept_fraction": sum(r["colour_kept"] for r in results) / max(len(results), 1),
         "appearance_kept": sum(r["appearance_kept"] for r in results),
         "appearance_kept_fraction": sum(r["appearance_kept"] for r in results)
         / max(len(results), 1),
