@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from unittest import mock
 
 import numpy as np
@@ -25,6 +26,7 @@ import tensorflow_datasets as tfds
 from videoflow_tf import (cli, evaluate as evaluate_lib, export, model_dir as run_dir,
                           train as train_lib, visualize)
 from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder as shapes
+from videoflow_tf.monitor import SampleQuality, read_records
 from videoflow_tf.temperature_sweep import MAX_PSNR, frame_scores
 from videoflow_tf.videos import load_videos
 
@@ -78,6 +80,58 @@ def events(model_dir):
                 found.setdefault(value.tag, {})[event.step] = (
                     value.metadata.plugin_data.plugin_name, tf.make_ndarray(value.tensor))
     return found
+
+
+def test_train_monitors_its_samples_in_json_lines_and_tensorboard(run):
+    (record,) = read_records(os.path.join(run, run_dir.MONITOR_FILE))  # at the end only
+    assert record["step"] == 6 and record["num_frames"] == 5 - CONTEXT
+    assert 0 < record["cpu_seconds"] and record["samples"] == SPLIT_SIZES["test"] * 2
+    for key in ("sample_bpp", "real_bpp", "sample_to_real_bpp", "invalid_fraction",
+                "consistent_fraction", "colour_kept_fraction", "continued_fraction"):
+        assert np.isfinite(record[key])
+    logged = events(run)
+    for key in ("sample_bpp", "real_bpp", "consistent_fraction"):
+        plugin, value = logged[f"samples/{key}"][6]
+        np.testing.assert_allclose(value, record[key], rtol=1e-6)
+
+
+def test_a_cpu_budget_stops_training_and_counts_across_resumption(data_dir, tmp_path):
+    model_dir = tmp_path / "budget"
+    assert cli.main(train_args(model_dir, data_dir, 1000, "--max-cpu-seconds", "3",
+                               "--monitor-every", "0")) == 0
+    checkpoint = tf.train.Checkpoint(cpu_seconds=tf.Variable(0.0, dtype=tf.float64))
+    latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
+    checkpoint.restore(latest).expect_partial()
+    used, step = float(checkpoint.cpu_seconds.numpy()), run_dir.checkpoint_step(latest)
+    assert 3 <= used < 30 and 0 < step < 1000
+    # Spent: a second start trains no further; a larger budget continues the count.
+    assert cli.main(train_args(model_dir, data_dir, 1000, "--max-cpu-seconds", "3")) == 0
+    assert run_dir.checkpoint_step(tf.train.latest_checkpoint(str(model_dir / "checkpoints"))) == step
+    assert cli.main(train_args(model_dir, data_dir, step + 3, "--max-cpu-seconds", "1000",
+                               "--monitor-every", "0")) == 0
+    checkpoint.restore(tf.train.latest_checkpoint(str(model_dir / "checkpoints"))).expect_partial()
+    assert float(checkpoint.cpu_seconds.numpy()) > used
+
+
+@pytest.mark.parametrize("source", ["run", "savedmodel"])
+def test_a_new_run_starts_from_the_weights_of_another_model(run, data_dir, tmp_path, source):
+    model, _ = run_dir.load_model(run)
+    path = run if source == "run" else export.export_saved_model(model, str(tmp_path / "sm"))
+    model_dir = tmp_path / "continued"
+    assert cli.main(train_args(model_dir, data_dir, 1, "--init-from", path,
+                               "--set", "learning_rate=1e-30", "--monitor-every", "0")) == 0
+    continued, step = run_dir.load_model(str(model_dir))
+    assert step == 1  # the step count starts afresh
+    for ours, theirs in zip(continued.weights, model.weights):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+    assert run_dir.read_settings(str(model_dir))["init_from"] == os.path.abspath(path)
+
+
+def test_init_from_a_model_of_another_architecture_is_refused(run, data_dir, tmp_path, capsys):
+    code = cli.main(train_args(tmp_path / "other", data_dir, 1, "--init-from", run,
+                               "--set", "coupling_width=4"))
+    assert code == 2
+    assert "does not fit" in capsys.readouterr().err
 
 
 def test_train_writes_the_config_checkpoints_and_tensorboard_logs(run):
@@ -167,42 +221,49 @@ def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir
     expected = model.bits_per_pixel(next(iter(videos)), seed=7, per_frame=True).numpy()
     np.testing.assert_allclose(results["bpp_per_frame"], expected.mean(axis=0), rtol=1e-5)
     np.testing.assert_allclose(results["bpp"], expected.mean(), rtol=1e-5)
-    motion = results["motion"]
-    assert motion["num_videos"] == 5 and motion["num_frames"] == 5 - CONTEXT
-    assert sum(motion["direction_counts"].values()) == motion["consistent"]
-    continued = results["motion_continued"]
-    assert continued["num_videos"] == 5 and continued["real_steps"] == 1
-    assert continued["num_frames"] == 5 - CONTEXT - 1
+    samples = results["samples"]
+    assert samples["num_videos"] == 5 and samples["num_frames"] == 5 - CONTEXT
+    assert sum(samples["direction_counts"].values()) == round(samples["consistent_fraction"] * 5)
+    for key in ("sample_bpp", "real_bpp", "invalid_fraction", "colour_kept_fraction",
+                "continued_fraction"):
+        assert np.isfinite(samples[key])
 
 
-class _StubModel:
+class _StubQuality(SampleQuality):
     """Samples the real future ("oracle"), the given frames backwards from the last but one
-    ("reverse": consistent motion, opposite to the real steps) or the last given frame
-    again ("still")."""
+    ("reverse": steady motion opposite to the real steps, as long as the context is) or
+    the last given frame again ("still"), and scores every clip 1 bit per pixel."""
 
     def __init__(self, config, videos, mode):
-        self.config, self.videos, self.mode, self.used = config, videos, mode, 0
+        super().__init__(types.SimpleNamespace(config=config))
+        self.videos, self.mode = videos, mode
 
-    def sample(self, context, num_frames, temperature, seed):
+    def sample(self, context, num_frames, temperature, seeds):
         given = context.shape[1]
-        real = self.videos[self.used:self.used + len(context)]
+        real = self.videos[seeds % len(self.videos)]
         assert np.array_equal(real[:, :given], context)
-        self.used += len(context)
         if self.mode == "oracle":
-            return tf.constant(real[:, given:given + num_frames])
-        if self.mode == "reverse":
-            return tf.constant(context[:, given - 2::-1][:, :num_frames])
-        return tf.constant(np.repeat(context[:, -1:], num_frames, axis=1))
+            frames = real[:, given:given + num_frames]
+        elif self.mode == "reverse":
+            frames = context[:, given - 2::-1][:, :num_frames]
+        else:
+            frames = np.repeat(context[:, -1:], num_frames, axis=1)
+        return frames, np.zeros(len(context), np.int32)
+
+    def bits_per_pixel(self, videos):
+        return np.ones(len(videos))
 
 
-def test_continued_motion_counts_futures_that_keep_the_real_direction(data_dir):
-    config = TINY.replace(image_size=32)
+def test_motion_metrics_tell_oracle_reverse_and_still_futures_apart(data_dir):
+    config = TINY.replace(image_size=32, num_context_frames=2)
     videos = load_videos(config, "test", 8, data_dir, num_frames=5)
-    for mode, expected in [("oracle", 8), ("reverse", 0), ("still", 0)]:
-        report = evaluate_lib.sampled_motion(_StubModel(config, videos, mode),
-                                             videos[:, :CONTEXT + 1], 5 - CONTEXT - 1, 1.0, 3)
-        assert report["consistent"] == expected and report["num_frames"] == 2
-        assert report["real_steps"] == 1
+    for mode, expected in [("oracle", 1.0), ("still", 0.0)]:
+        report = _StubQuality(config, videos, mode).measure(videos, 3, seeds_per_video=1)
+        assert report["consistent_fraction"] == report["continued_fraction"] == expected
+        assert report["sample_to_real_bpp"] == 1.0 and report["colour_kept_fraction"] == 1.0
+    # Moving steadily, but back where the real step came from: not a continuation.
+    reverse = _StubQuality(config, videos, "reverse")
+    assert reverse.continued_fraction(videos, 2, 1.0, 1, 0) == 0.0
 
 
 def test_sample_writes_a_gif_grid_with_context_frames_marked_and_a_png_strip(run, tmp_path):

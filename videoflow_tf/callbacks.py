@@ -1,7 +1,10 @@
-"""Keras callbacks for training VideoFlow."""
+"""Keras callbacks for training VideoFlow, and TensorBoard record writers."""
 import math
+import time
 
 import keras
+import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
@@ -32,3 +35,47 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             print(f"StopOnNonFiniteLoss: loss {float(loss)} at step {self._step}; training "
                   f"stopped with the weights of step {self._step - 1} (the bad update was "
                   "not applied).")
+
+
+class CpuTime(keras.callbacks.Callback):
+    """Adds the CPU time this process spends (all its threads, from the start to the end
+    of each step) to `variable`, float64 seconds; keep the variable in the checkpoints
+    and the count survives resumption. Stops `fit` once it reaches `budget` seconds (None:
+    never), so variants trained with the same budget got the same compute, whatever
+    else shared the machine."""
+
+    def __init__(self, variable, budget=None):
+        super().__init__()
+        self.variable, self.budget = variable, budget
+
+    def on_train_begin(self, logs=None):
+        self._last = time.process_time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.process_time()
+        self.variable.assign_add(now - self._last)
+        self._last = now
+        if self.budget is not None and float(self.variable.numpy()) >= self.budget:
+            self.model.stop_training = True
+
+
+# tf.summary.scalar and tf.summary.image live in the tensorboard package, which only
+# viewing the logs needs; these write the same records with TensorFlow alone.
+
+def _metadata(plugin_name):
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name))
+
+
+def write_scalar(tag, value):
+    """A TensorBoard scalar at the default writer's step."""
+    tf.summary.write(tag, tf.constant(value, tf.float32), metadata=_metadata("scalars"))
+
+
+def write_images(tag, images):
+    """TensorBoard images (uint8 [H, W, 3] each, all the same size) at the default
+    writer's step: the images plugin's [width, height, PNG, ...] string tensor."""
+    height, width = images[0].shape[:2]
+    pngs = [tf.io.encode_png(image) for image in images]
+    tensor = tf.stack([tf.as_string(width), tf.as_string(height)] + pngs)
+    tf.summary.write(tag, tensor, metadata=_metadata("images"))

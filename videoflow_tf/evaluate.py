@@ -1,15 +1,15 @@
-"""`videoflow-tf evaluate`: bits per pixel of a trained model on a split, and for
-stochastic shapes how its sampled futures move.
+"""`videoflow-tf evaluate`: bits per pixel of a trained model on a split, and how good its
+samples are.
 
 Bits per pixel follow the paper: each video's first num_context_frames frames are given,
 the next num_target_frames are scored (teacher-forced), with seeded uniform dequantisation;
-reported per target frame and as their mean. For stochastic_shapes the command also samples
-futures of test contexts and measures their motion from the pixels (`videoflow_tf.motion`):
-how many move consistently (one of the 8 directions, every step, at least half a unit per
-frame), how the consistent ones spread over the 8 directions, and how many keep the
-shape's colour and size. A second check gives each test video one more real frame, in
-which the shape has begun to move, and counts the sampled futures that go on in that
-direction: it tells a model that cannot choose a direction from one that cannot keep one.
+reported per target frame and as their mean. The command then samples futures of test
+contexts and reports what the training monitor logs (`videoflow_tf.monitor`): the bits
+per pixel the model gives its own samples against real clips, the share of sampled values
+outside the pixel range, and for stochastic shapes, from the pixels, how many futures move
+steadily in one of the 8 directions, how they spread over the directions, how many keep
+the shape's colour (and size), and how many go on in the direction of one given real step
+(which tells a model that cannot choose a direction from one that cannot keep one).
 Writes a JSON file.
 """
 import json
@@ -19,7 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from videoflow_tf import model_dir as run_dir, motion
+from videoflow_tf import model_dir as run_dir
+from videoflow_tf.monitor import SampleQuality
 from videoflow_tf.usage import non_negative, output_file, positive
 from videoflow_tf.videos import dataset_frames, evaluation_dataset, load_videos
 
@@ -40,14 +41,18 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the dequantisation noise and the samples "
                         "(default: %(default)s)")
-    parser.add_argument("--motion-videos", type=non_negative(int), default=100, metavar="N",
-                        help="stochastic_shapes: test contexts to sample a future for; "
-                        "0 skips the motion check (default: %(default)s)")
-    parser.add_argument("--motion-frames", type=positive(int), metavar="N",
-                        help="stochastic_shapes: frames sampled after each context "
-                        "(default: as many as the dataset's videos have after it)")
+    parser.add_argument("--sample-videos", type=non_negative(int), metavar="N",
+                        help="test videos whose context frames the sample checks sample "
+                        "futures after; 0 skips them (default: every test video)")
+    parser.add_argument("--samples-per-video", type=positive(int), default=1, metavar="K",
+                        help="futures sampled per video, each with its own seed "
+                        "(default: %(default)s)")
+    parser.add_argument("--sample-frames", type=positive(int), metavar="N",
+                        help="frames sampled after each context (default: for stochastic "
+                        "shapes as many as its videos have after it, else the config's "
+                        "target frames)")
     parser.add_argument("--temperature", type=non_negative(float), metavar="T",
-                        help="sampling temperature of the motion check (default: the "
+                        help="sampling temperature of the sample checks (default: the "
                         "config's)")
 
 
@@ -63,32 +68,40 @@ def run(args):
     print(f"{args.split}: {results['bpp']:.4f} bits per pixel over {results['num_videos']} "
           f"videos; per target frame: "
           f"{', '.join(f'{b:.4f}' for b in results['bpp_per_frame'])}")
-    if config.dataset.startswith("stochastic_shapes") and args.motion_videos:
-        frames = args.motion_frames or (dataset_frames(config.dataset, data_dir)
-                                        - config.num_context_frames)
-        temperature = config.temperature if args.temperature is None else args.temperature
-        # The context and the real frame after it: the first check samples after the
-        # context, the second after that real frame (the shape's first step).
-        given = load_videos(config, "test", args.motion_videos, data_dir,
-                            num_frames=config.num_context_frames + 1)
-        results["motion"] = sampled_motion(model, given[:, :-1], frames, temperature,
-                                           args.batch_size, args.seed)
-        report = results["motion"]
-        print(f"motion of {report['num_videos']} sampled futures ({frames} frames, "
-              f"temperature {temperature}): {report['consistent']} consistent, "
-              f"{report['appearance_kept']} keep colour and size; directions "
-              f"{report['direction_counts']} "
-              f"(entropy {report['direction_entropy_bits']:.2f} of 3 bits)")
-        if frames > 1:
-            results["motion_continued"] = sampled_motion(
-                model, given, frames - 1, temperature, args.batch_size, args.seed)
-            report = results["motion_continued"]
-            print(f"given one real step, {report['consistent']} of {report['num_videos']} "
-                  f"sampled futures go on in its direction, {report['appearance_kept']} keep "
-                  "colour and size")
+    if args.sample_videos != 0:
+        results["samples"] = sample_quality(model, data_dir, args)
     with open(out, "w", encoding="utf-8") as file:
         json.dump(results, file, indent=2)
     print(f"Wrote {out}")
+
+
+def sample_quality(model, data_dir, args):
+    """`SampleQuality.measure` on the first --sample-videos test videos, printed."""
+    config = model.config
+    shapes = config.dataset.startswith("stochastic_shapes")
+    frames = args.sample_frames or (
+        dataset_frames(config.dataset, data_dir) - config.num_context_frames if shapes
+        else config.num_target_frames)
+    count = args.sample_videos or 10 ** 9  # None: the whole split
+    videos = load_videos(config, "test", count, data_dir,
+                         num_frames=config.num_context_frames + frames)
+    quality = SampleQuality(model, args.batch_size)
+    report = quality.measure(videos, frames, args.temperature, args.samples_per_video,
+                             args.seed, motion=shapes)
+    print(f"{report['samples']} futures of {frames} frames sampled at temperature "
+          f"{report['temperature']}: {report['sample_bpp']:.4f} bits per pixel under the "
+          f"model (real clips {report['real_bpp']:.4f}; {report['nonfinite_sample_scores']} "
+          f"not finite); {100 * report['invalid_fraction']:.2f}% of the sampled values "
+          "outside the pixel range")
+    if shapes:
+        print(f"  {100 * report['consistent_fraction']:.1f}% move steadily in one direction "
+              f"({report['directions_used']} of 8 directions: {report['direction_counts']}); "
+              f"{100 * report['colour_kept_fraction']:.1f}% keep the colour, "
+              f"{100 * report['appearance_kept_fraction']:.1f}% colour and size")
+        if "continued_fraction" in report:
+            print(f"  given one real step, {100 * report['continued_fraction']:.1f}% go on "
+                  "in its direction")
+    return report
 
 
 def bits_per_pixel(model, split, batch_size, data_dir=None, seed=0):
@@ -114,30 +127,6 @@ def bits_per_pixel(model, split, batch_size, data_dir=None, seed=0):
     per_frame_mean = total / max(count, 1)
     return {"num_videos": count, "bpp": float(per_frame_mean.mean()),
             "bpp_per_frame": per_frame_mean.tolist()}
-
-
-def sampled_motion(model, given, num_frames, temperature, batch_size, seed=0):
-    """`motion.motion_report` of uint8 real frames `given` [N, T, H, W, 3] (T >=
-    num_context_frames) followed by `num_frames` sampled frames (video i sampled with
-    seed `seed` + i), plus the settings used.
-
-    The motion is measured from the last context frame on, so with k = T -
-    num_context_frames real steps given a video moves consistently only if its samples go
-    on in the direction of those steps.
-    """
-    config = model.config
-    progress = keras.utils.Progbar(len(given), unit_name="video")
-    videos = []
-    for start in range(0, len(given), batch_size):
-        context = given[start:start + batch_size]
-        future = model.sample(context, num_frames, temperature=temperature,
-                              seed=seed + np.arange(start, start + len(context))).numpy()
-        videos.append(np.concatenate([context, future], axis=1))
-        progress.update(start + len(context))
-    videos = np.concatenate(videos)[:, config.num_context_frames - 1:]
-    return {"temperature": temperature, "num_frames": num_frames,
-            "real_steps": given.shape[1] - config.num_context_frames,
-            **motion.motion_report(videos)}
 
 
 def _file_name(split):

@@ -6,9 +6,11 @@
                                default)
     MODEL_DIR/checkpoints/     tf.train.CheckpointManager checkpoints `ckpt-<step>`
     MODEL_DIR/logs/train/      TensorBoard summaries
+    MODEL_DIR/monitor.jsonl    the sample monitor's measurements, one JSON record a line
 
 A checkpoint holds the model's weights (as a list in `model.weights` order, which the
-config fixes) and the optimizer, whose `iterations` is the training step.
+config fixes), the optimizer, whose `iterations` is the training step, and the CPU
+seconds training has used (`cpu_seconds`; 0 when restored from a checkpoint without it).
 """
 import json
 import os
@@ -23,19 +25,23 @@ CONFIG_FILE = "config.json"
 TRAINING_FILE = "training.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = os.path.join("logs", "train")
+MONITOR_FILE = "monitor.jsonl"
 FIXED_SETTINGS = ("data_seed",)  # settings a resumed run must share with the first one
 SAMPLING_FIELDS = ("temperature",)  # config fields training never reads: free to change
 
 
 def make_checkpoint(model, optimizer=None):
-    """A tf.train.Checkpoint of the model's weights (and the optimizer, if given).
+    """A tf.train.Checkpoint of the model's weights (and, if given, the optimizer and a
+    float64 `cpu_seconds` counter of the training's CPU time).
 
     The weights are tracked as a list because Keras 3 layers kept in Python lists (the
     flow's levels, the prior's levels) are invisible to TensorFlow's object tracking.
     """
     if optimizer is None:
         return tf.train.Checkpoint(weights=list(model.weights))
-    return tf.train.Checkpoint(weights=list(model.weights), optimizer=optimizer)
+    return tf.train.Checkpoint(weights=list(model.weights), optimizer=optimizer,
+                               cpu_seconds=tf.Variable(0.0, dtype=tf.float64,
+                                                       trainable=False))
 
 
 def checkpoint_manager(model_dir, checkpoint, max_to_keep=3):
@@ -113,6 +119,39 @@ def load_model(model_dir):
     model = VideoFlow(config)
     restore(make_checkpoint(model), latest, model, partial=True)
     return model, checkpoint_step(latest)
+
+
+def copy_weights(model, source):
+    """Sets `model`'s weights to those of `source`: a SavedModel written by `videoflow-tf
+    export` (a version folder or its base path: the latest version) or a training run
+    folder (its latest checkpoint). UsageError if the architectures differ."""
+    from videoflow_tf.export import saved_model_version  # export imports this module
+
+    version = saved_model_version(source) if os.path.isdir(source) else None
+    if version is not None:
+        loaded = tf.saved_model.load(version)
+        weights = getattr(loaded, "weights", None)
+        if weights is None:
+            raise UsageError(f"SavedModel {version!r} holds no weights list: export it with "
+                             "`videoflow-tf export`")
+        # Keras numbers the names of unnamed layers per process, so only the variables'
+        # own names (kernel, bias, ...) and shapes must agree, in order.
+        theirs = [(v.name.split(":")[0].split("/")[-1], tuple(v.shape)) for v in weights]
+        ours = [(w.path.split("/")[-1], tuple(w.shape)) for w in model.weights]
+        if theirs != ours:
+            mismatch = next((pair for pair in zip(ours, theirs) if pair[0] != pair[1]),
+                            (f"{len(ours)} weights", f"{len(theirs)}"))
+            raise UsageError(f"the weights of {version!r} do not fit this model's config "
+                             f"(first difference: ours {mismatch[0]}, theirs {mismatch[1]})")
+        for weight, value in zip(model.weights, weights):
+            weight.assign(value)
+        return version
+    latest = tf.train.latest_checkpoint(os.path.join(source, CHECKPOINT_DIR))
+    if latest is None:
+        raise UsageError(f"{source!r} is neither a SavedModel nor a run folder with a "
+                         "checkpoint")
+    restore(make_checkpoint(model), latest, model, partial=True)
+    return latest
 
 
 def restore(checkpoint, path, model, partial=False):

@@ -39,16 +39,16 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from videoflow_tf import data, distribute, model_dir as run_dir, visualize
-from videoflow_tf.callbacks import StopOnNonFiniteLoss
+from videoflow_tf.callbacks import CpuTime, StopOnNonFiniteLoss, write_images, write_scalar
 from videoflow_tf.config import CONFIG_NAMES
 from videoflow_tf.model import VideoFlow
+from videoflow_tf.monitor import MonitorSamples
 from videoflow_tf.optim import make_optimizer
 from videoflow_tf.usage import (UsageError, check_dataset, non_negative, positive,
                                 resolve_config)
-from videoflow_tf.videos import load_videos
+from videoflow_tf.videos import dataset_frames, load_videos
 
 NUM_SUMMARY_VIDEOS = 4
 
@@ -94,6 +94,25 @@ def add_arguments(parser):
     parser.add_argument("--sample-every", type=non_negative(int), default=1000, metavar="N",
                         help="TensorBoard sampled videos every N steps and at the end; "
                         "0: never (default: %(default)s)")
+    parser.add_argument("--monitor-every", type=non_negative(int), default=1000, metavar="N",
+                        help="every N steps and at the end, sample futures of a few test "
+                        "videos and log how good they are (bits per pixel of the samples "
+                        "against real clips, out-of-range values, and for stochastic "
+                        "shapes their motion) to MODEL_DIR/monitor.jsonl and TensorBoard; "
+                        "0: never (default: %(default)s)")
+    parser.add_argument("--monitor-videos", type=positive(int), default=16, metavar="N",
+                        help="test videos the monitor samples after (default: %(default)s)")
+    parser.add_argument("--monitor-seeds", type=positive(int), default=2, metavar="K",
+                        help="samples per monitored video (default: %(default)s)")
+    parser.add_argument("--max-cpu-seconds", type=positive(float), metavar="S",
+                        help="stop once training has used S seconds of CPU time in all (all "
+                        "threads, counted across resumptions): equal compute for runs "
+                        "that share a machine")
+    parser.add_argument("--init-from", metavar="MODEL",
+                        help="start a new run from the weights of MODEL (a SavedModel "
+                        "exported by videoflow-tf export, or a run folder) instead of "
+                        "initialising them; the optimizer and the step count start "
+                        "afresh. MODEL's config must have the same architecture")
     parser.add_argument("--strategy", choices=distribute.STRATEGIES, default="default",
                         help="tf.distribute strategy: default (one device), mirrored (every "
                         "GPU of this machine), multi_worker (the machines listed in "
@@ -119,7 +138,9 @@ def run(args):
                    keep_checkpoints=args.keep_checkpoints,
                    steps_per_epoch=args.steps_per_epoch, summary_every=args.summary_every,
                    sample_every=args.sample_every, verbose=args.verbose,
-                   strategy=args.strategy)
+                   strategy=args.strategy, monitor_every=args.monitor_every,
+                   monitor_videos=args.monitor_videos, monitor_seeds=args.monitor_seeds,
+                   max_cpu_seconds=args.max_cpu_seconds, init_from=args.init_from)
     if result.bad_step is not None:
         print(f"videoflow-tf train: the loss was not finite at step {result.bad_step}; "
               f"{result.checkpoint} holds the last good weights (step {result.step})",
@@ -147,14 +168,16 @@ class TrainResult:
 def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
           checkpoint_every=300.0, checkpoint_every_steps=None, keep_checkpoints=3,
           steps_per_epoch=500, summary_every=100, sample_every=1000, verbose=None,
-          callbacks=(), strategy="default"):
+          callbacks=(), strategy="default", monitor_every=1000, monitor_videos=16,
+          monitor_seeds=2, max_cpu_seconds=None, init_from=None):
     """Trains `config` on `dataset` (a TFDS name; None: config.dataset) in `model_dir` up to
     `steps` steps in total, resuming the run found there. Returns a TrainResult.
 
     `strategy` is a `tf.distribute.Strategy` or the name of one (`vf.distribute.STRATEGIES`);
     `config.batch_size` is the global batch. A `model_dir` holding a run of another config
     or data_seed raises UsageError (a ValueError). `callbacks` are extra Keras callbacks for
-    `fit`. See the module docstring for checkpoints, resuming, TensorBoard and strategies.
+    `fit`. See the module docstring for checkpoints, resuming, TensorBoard, the sample
+    monitor (`monitor_*`), the CPU budget, `init_from` and strategies.
     """
     if dataset is not None:
         config = resolve_config(base=config, dataset=check_dataset(dataset))
@@ -163,9 +186,17 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
     chief = distribute.is_chief(strategy)
     data_dir = os.path.abspath(data_dir) if data_dir else None
     if chief:
-        run_dir.start_run(model_dir, config, {"data_seed": data_seed, "data_dir": data_dir})
+        settings = {"data_seed": data_seed, "data_dir": data_dir}
+        if init_from is not None:
+            settings["init_from"] = os.path.abspath(init_from)
+        run_dir.start_run(model_dir, config, settings)
     model, manager, train_data, step = setup_training(config, model_dir, data_dir, data_seed,
-                                                      keep_checkpoints, strategy)
+                                                      keep_checkpoints, strategy, init_from)
+    cpu_seconds = manager.checkpoint.cpu_seconds
+    if max_cpu_seconds is not None and float(cpu_seconds.numpy()) >= max_cpu_seconds:
+        print(f"{model_dir} has already used {float(cpu_seconds.numpy()):.0f} of its "
+              f"{max_cpu_seconds:.0f} CPU seconds (step {step}).")
+        return TrainResult(model, step, None, manager.latest_checkpoint, None)
     if step >= steps:
         print(f"{model_dir} is already trained to step {step} (asked: {steps}).")
         return TrainResult(model, step, None, manager.latest_checkpoint, None)
@@ -178,7 +209,7 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
         scratch = tempfile.mkdtemp(prefix="videoflow-tf-worker-")
         manager = run_dir.checkpoint_manager(scratch, manager.checkpoint, 1)
     stop_on_nan = StopOnNonFiniteLoss()
-    all_callbacks = [stop_on_nan, StopAtStep(steps),
+    all_callbacks = [stop_on_nan, StopAtStep(steps), CpuTime(cpu_seconds, max_cpu_seconds),
                      PeriodicCheckpoint(manager, checkpoint_every, checkpoint_every_steps)]
     if chief and (summary_every or sample_every):
         contexts = None
@@ -187,6 +218,9 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
                 :, :config.num_context_frames]
         all_callbacks.append(TrainingSummaries(
             os.path.join(model_dir, run_dir.LOG_DIR), summary_every, sample_every, contexts))
+    if chief and monitor_every:
+        all_callbacks.append(_sample_monitor(config, model_dir, data_dir, monitor_every,
+                                             monitor_videos, monitor_seeds, cpu_seconds))
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2
     try:
@@ -205,6 +239,21 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
                        checkpoint if chief else None, history)
 
 
+def _sample_monitor(config, model_dir, data_dir, every, num_videos, seeds, cpu_seconds):
+    """The MonitorSamples callback of a run: the first test videos; for stochastic shapes
+    every frame after the context (to see the motion), else the target frames."""
+    if config.dataset.startswith("stochastic_shapes"):
+        num_frames = dataset_frames(config.dataset, data_dir) - config.num_context_frames
+    else:
+        num_frames = config.num_target_frames
+    videos = load_videos(config, "test", num_videos, data_dir,
+                         num_frames=config.num_context_frames + num_frames)
+    return MonitorSamples(
+        os.path.join(model_dir, run_dir.MONITOR_FILE), every, videos, num_frames, seeds,
+        motion=config.dataset.startswith("stochastic_shapes"),
+        log_dir=os.path.join(model_dir, run_dir.LOG_DIR), cpu_seconds=cpu_seconds)
+
+
 def _strategy(strategy, batch_size):
     """The strategy (made from its name if a str), checked against the global batch size."""
     if isinstance(strategy, str):
@@ -219,10 +268,12 @@ def _strategy(strategy, batch_size):
     return strategy
 
 
-def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, strategy=None):
+def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, strategy=None,
+                   init_from=None):
     """(model, checkpoint manager, training dataset, step): the model and its optimizer
     (made in `strategy`'s scope; None: the default strategy), restored from the latest
     checkpoint of `model_dir` if any (the same step on every worker, else UsageError), else
+    given the weights of `init_from` (see `model_dir.copy_weights`) if given, else
     initialised from the first training videos, and the training batches continuing after
     the `step` batches that the restored run had used (a distributed dataset under a
     strategy other than the default)."""
@@ -237,6 +288,8 @@ def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, str
     if manager.latest_checkpoint:
         run_dir.restore(manager.checkpoint, manager.latest_checkpoint, model)
         step = int(model.optimizer.iterations.numpy())
+    elif init_from is not None:
+        print(f"Starting from the weights of {run_dir.copy_weights(model, init_from)}")
     if not distribute.same_on_all_workers(strategy, step):
         raise UsageError(f"the workers restored different steps from {model_dir} (this one "
                          f"step {step}); every worker must read the same --model-dir, on "
@@ -351,25 +404,3 @@ class TrainingSummaries(keras.callbacks.Callback):
         with self._writer.as_default(step=step):
             write_images("samples", strips)
         self._writer.flush()
-
-
-# tf.summary.scalar and tf.summary.image live in the tensorboard package, which only
-# viewing the logs needs; these write the same records with TensorFlow alone.
-
-def _metadata(plugin_name):
-    return summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin_name))
-
-
-def write_scalar(tag, value):
-    """A TensorBoard scalar at the default writer's step."""
-    tf.summary.write(tag, tf.constant(value, tf.float32), metadata=_metadata("scalars"))
-
-
-def write_images(tag, images):
-    """TensorBoard images (uint8 [H, W, 3] each, all the same size) at the default
-    writer's step: the images plugin's [width, height, PNG, ...] string tensor."""
-    height, width = images[0].shape[:2]
-    pngs = [tf.io.encode_png(image) for image in images]
-    tensor = tf.stack([tf.as_string(width), tf.as_string(height)] + pngs)
-    tf.summary.write(tag, tensor, metadata=_metadata("images"))
