@@ -103,7 +103,7 @@ def exports(model, tmp_path_factory):
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         status = cli.main(["export", "--model-dir", run, "--out", str(base),
-                           "--num-frames", "3"])
+                           "--num-frames", "3", "--temperature", "0.6"])
     assert status == 0
     return base, first, str(base / "5"), printed.getvalue()
 
@@ -180,10 +180,12 @@ def test_bad_export_arguments_fail_before_writing(model, tmp_path, num_frames, m
     assert not base.is_dir()
 
 
-def test_the_config_travels_as_an_asset(exports):
-    _, first, _, _ = exports
+def test_the_config_travels_as_an_asset_with_the_default_temperature(exports):
+    _, first, second, _ = exports
     with open(os.path.join(first, "assets", export.CONFIG_ASSET)) as file:
         assert vf.VideoFlowConfig.from_json(file.read()) == TINY
+    with open(os.path.join(second, "assets", export.CONFIG_ASSET)) as file:
+        assert vf.VideoFlowConfig.from_json(file.read()) == TINY.replace(temperature=0.6)
 
 
 def test_the_server_needs_none_of_our_python(served):
@@ -202,6 +204,8 @@ def test_saved_model_cli_lists_both_signatures_with_dtypes_and_shapes(served):
             in sample
     assert f"outputs['frames'] tensor_info:\n        dtype: DT_UINT8\n        shape: " \
            f"(-1, {TARGET}, 8, 8, 3)" in sample
+    assert "outputs['invalid_values'] tensor_info:\n        dtype: DT_INT32\n        " \
+           "shape: (-1)" in sample
     assert f"inputs['video'] tensor_info:\n        dtype: DT_UINT8\n        shape: " \
            f"(-1, {CONTEXT + TARGET}, 8, 8, 3)" in log_prob
     for name, shape in [("bits_per_pixel", "(-1)"), ("log_prob", "(-1)"),
@@ -221,6 +225,9 @@ def test_served_samples_equal_the_python_models_and_do_not_depend_on_the_batch(m
     assert not np.array_equal(expected[0], expected[2])
     three = model.sample(BATCH_CONTEXT, 3, temperature=TEMPERATURES, seed=SEEDS).numpy()
     np.testing.assert_array_equal(results["three_frames"]["frames"], three)
+    invalid = model.sample_details(BATCH_CONTEXT, TARGET, temperature=TEMPERATURES,
+                                   seed=SEEDS).invalid.numpy()
+    np.testing.assert_array_equal(results["batch"]["invalid_values"], invalid)
 
 
 def test_served_log_prob_equals_the_python_models(model, served):
@@ -418,5 +425,5 @@ def test_a_mixed_precision_model_exports_and_serves_its_own_likelihood(tmp_path)
                                rtol=1e-5)
     frames = loaded.signatures["serving_default"](**sample_request(CONTEXTS, [1.0, 0.5], [3, 4]))
     np.testing.assert_array_equal(
-        list(frames.values())[0],
+        frames["frames"],
         model.sample(CONTEXTS, TARGET, temperature=[1.0, 0.5], seed=np.array([3, 4])))

@@ -1,21 +1,25 @@
 """`videoflow-tf export`: write a trained model as a SavedModel that TF Serving loads.
 
-    videoflow-tf export --model-dir RUN --out savedmodels/NAME [--num-frames N]
+    videoflow-tf export --model-dir RUN --out savedmodels/NAME [--num-frames N] [--temperature T]
 
 writes `savedmodels/NAME/<version>/`, the next integer version after those already there
 (an existing version is never overwritten), and prints its path. TF Serving serves the
 highest version of a model's base path and picks up new ones as they appear.
 
-From Python: `vf.export.export_saved_model(model, base_dir, num_frames=None)`.
+From Python: `vf.export.export_saved_model(model, base_dir, num_frames=None,
+temperature=None)`. `temperature` becomes the exported config's default sampling
+temperature (clients that send none, such as `videoflow-tf sample`, use it).
 
 The SavedModel holds only TensorFlow graphs, the weights and the model's config
 (`assets/config.json`): it loads without this package (`tf.saved_model.load`, TF Serving,
 or TF1's session loader). Its signatures, each with a dynamic batch dimension B:
 
   serving_default  context uint8 [B, num_context_frames, H, W, 3], temperature float32 [B],
-                   seed int64 [B]  ->  frames uint8 [B, N, H, W, 3]
+                   seed int64 [B]  ->  frames uint8 [B, N, H, W, 3],
+                                       invalid_values int32 [B]
                    N future frames (N fixed at export, by default the config's
-                   num_target_frames). Each video has its own random stream from its seed
+                   num_target_frames); invalid_values counts each video's sampled subpixel
+                   values that were NaN or outside the pixel range before clipping. Each video has its own random stream from its seed
                    and its own temperature, so a video gives the same frames whether sent
                    alone or batched with others. A negative or non-finite temperature fails
                    the request with INVALID_ARGUMENT.
@@ -41,7 +45,7 @@ import tensorflow as tf
 
 from videoflow_tf import model_dir as run_dir
 from videoflow_tf.config import VideoFlowConfig
-from videoflow_tf.usage import UsageError, positive
+from videoflow_tf.usage import UsageError, non_negative, positive
 
 LOG_PROB_NOISE_SEED = 0
 CONFIG_ASSET = "config.json"  # the model's VideoFlowConfig, in the SavedModel's assets/
@@ -58,18 +62,28 @@ def add_arguments(parser):
     parser.add_argument("--num-frames", type=positive(int), metavar="N",
                         help="frames the serving_default signature samples (default: the "
                         "config's num_target_frames)")
+    parser.add_argument("--temperature", type=non_negative(float), metavar="T",
+                        help="the default sampling temperature written into the exported "
+                        "config (default: the run's)")
 
 
 def run(args):
     model, _ = run_dir.load_model(args.model_dir)
-    print(export_saved_model(model, args.out, num_frames=args.num_frames))
+    print(export_saved_model(model, args.out, num_frames=args.num_frames,
+                             temperature=args.temperature))
 
 
-def export_saved_model(model, base_dir, num_frames=None):
+def export_saved_model(model, base_dir, num_frames=None, temperature=None):
     """Writes `model` (a `VideoFlow`) to `base_dir/<next integer version>/` and returns
     that path. `num_frames`: frames the serving_default signature samples (default: the
-    config's num_target_frames)."""
+    config's num_target_frames); `temperature`: the exported config's default sampling
+    temperature (default: the config's)."""
     config = model.config
+    if temperature is not None:
+        try:
+            config = config.replace(temperature=temperature)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     num_frames = config.num_target_frames if num_frames is None else num_frames
     if isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1:
         raise UsageError(f"num_frames must be an int >= 1; got {num_frames!r}")
@@ -157,7 +171,8 @@ def _serving_module(model, num_frames, config_path):
     def sample(context, temperature, seed):
         context, temperature, seed = (_check_shape(tensor, spec) for tensor, spec in [
             (context, context_spec), (temperature, temperature_spec), (seed, seed_spec)])
-        return {"frames": model.sample(context, num_frames, temperature=temperature, seed=seed)}
+        samples = model.sample_details(context, num_frames, temperature=temperature, seed=seed)
+        return {"frames": samples.frames, "invalid_values": samples.invalid}
 
     @tf.function(input_signature=[video_spec])
     def log_prob(video):

@@ -76,7 +76,11 @@ def run(args):
     seeds = args.seed + np.arange(len(batch))
     print(f"Sampling {num_frames} frames after {len(contexts)} contexts x {samples} samples "
           f"at temperature {temperature} with {sampler.description}")
-    future = sampler.sample(batch, num_frames, temperature, seeds)
+    future, invalid = sampler.sample(batch, num_frames, temperature, seeds)
+    if invalid.sum():
+        print(f"{int(invalid.sum())} of {future.size} sampled subpixel values were NaN or "
+              "outside the pixel range and were clipped to it (in "
+              f"{int(np.count_nonzero(invalid))} of {len(batch)} videos)")
     videos = np.concatenate([batch, future], axis=1)
     scale = visualize.default_scale(config.image_size)
     grid = videos.reshape((len(contexts), samples) + videos.shape[1:])
@@ -113,8 +117,10 @@ class RunSampler:
         self.description = f"{path} (step {step})"
 
     def sample(self, context, num_frames, temperature, seeds):
-        return self.model.sample(context, num_frames, temperature=temperature,
-                                 seed=np.asarray(seeds, np.int64)).numpy()
+        """(uint8 frames [N, num_frames, H, W, 3], invalid values per video [N])."""
+        samples = self.model.sample_details(context, num_frames, temperature=temperature,
+                                            seed=np.asarray(seeds, np.int64))
+        return samples.frames.numpy(), samples.invalid.numpy()
 
 
 class SavedModelSampler:
@@ -135,15 +141,20 @@ class SavedModelSampler:
         self.description = f"SavedModel {path}"
 
     def sample(self, context, num_frames, temperature, seeds):
+        """(uint8 frames [N, num_frames, H, W, 3], invalid values per video [N]; the
+        count covers every frame generated, also beyond num_frames)."""
         num_context = self.config.num_context_frames
         videos = np.asarray(context, np.uint8)
         seeds = np.asarray(seeds, np.int64)
+        invalid = np.zeros(len(videos), np.int64)
         produced = 0
         while produced < num_frames:
             out = self.signature(
                 context=tf.constant(videos[:, -num_context:]),
                 temperature=tf.fill([len(videos)], tf.constant(temperature, tf.float32)),
-                seed=tf.constant(seeds + produced * len(seeds)))["frames"].numpy()
-            videos = np.concatenate([videos, out], axis=1)
-            produced += out.shape[1]
-        return videos[:, context.shape[1]:context.shape[1] + num_frames]
+                seed=tf.constant(seeds + produced * len(seeds)))
+            if "invalid_values" in out:  # SavedModels exported before it have none
+                invalid += out["invalid_values"].numpy()
+            videos = np.concatenate([videos, out["frames"].numpy()], axis=1)
+            produced += out["frames"].shape[1]
+        return videos[:, context.shape[1]:context.shape[1] + num_frames], invalid
