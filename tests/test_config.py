@@ -33,6 +33,14 @@ def test_paper_configs_match_reference_table():
     assert shapes.dataset == "stochastic_shapes"
 
 
+def test_training_clips_follow_tensor2tensors_rule():
+    assert vf.get_config("bair_quant").train_clip_frames == 13  # 3 context + 10 target
+    assert vf.get_config("shapes").train_clip_frames == 3
+    assert vf.get_config("shapes_cpu").replace(train_first_frames_only=False).train_clip_frames is None
+    # Never shorter than a training window, whatever the evaluation lengths.
+    assert vf.get_config("shapes_cpu").replace(num_target_frames=1).train_clip_frames == 5
+
+
 def test_latent_shapes_of_a_64x64_frame():
     assert vf.get_config("bair_quant").latent_shapes == [(32, 32, 6), (16, 16, 12), (8, 8, 48)]
     assert sum(math.prod(s) for s in vf.get_config("bair_quant").latent_shapes) == 64 * 64 * 3

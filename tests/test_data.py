@@ -22,10 +22,10 @@ BAIR_FILES = {"train/traj_0_to_1.tfrecords": 2, "train/traj_2_to_2.tfrecords": 1
               "test/traj_0_to_1.tfrecords": 2}
 
 
-def frames(train=4, context=3, target=10, size=64, first_only=False):
+def frames(train=4, context=3, target=10, size=64, clip=None):
     return types.SimpleNamespace(num_train_frames=train, num_context_frames=context,
                                  num_target_frames=target, image_size=size,
-                                 train_first_frames_only=first_only)
+                                 train_clip_frames=clip)
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_training_gives_random_contiguous_windows_shuffled_and_repeated(bair_dir
 
 def test_training_windows_come_from_the_first_frames_only_if_asked(bair_dir):
     """tensor2tensor's rule: windows of 4 frames from the first 3 + 10 of each video."""
-    dataset = vf.data.make_dataset("bair_action_free", "train", frames(train=4, first_only=True),
+    dataset = vf.data.make_dataset("bair_action_free", "train", frames(train=4, clip=13),
                                    batch_size=3, training=True, data_dir=bair_dir, seed=0)
     sources = videos_of("bair_action_free", "train", bair_dir)
     starts = set()
@@ -161,7 +161,7 @@ def test_mirrored_strategy_on_two_cpus_gets_per_replica_batches(shapes_dir):
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         config = types.SimpleNamespace(num_train_frames=2, num_context_frames=1,
                                        num_target_frames=2, image_size=64,
-                                       train_first_frames_only=False)
+                                       train_clip_frames=None)
         dataset = vf.data.distribute_dataset(strategy, "stochastic_shapes", "train", config, 4,
                                              training=True, data_dir={shapes_dir!r}, seed=0)
         batch = next(iter(dataset))

@@ -44,7 +44,7 @@ class VideoFlowConfig:
     Evaluation scores `num_target_frames` frames given `num_context_frames`; training scores
     the frames after the context in windows of `num_train_frames` frames, drawn from
     anywhere in a video or, with `train_first_frames_only` (tensor2tensor's rule), only
-    from its first `num_context_frames + num_target_frames` frames. `temperature`
+    from its first `num_context_frames + num_target_frames` frames (`train_clip_frames`). `temperature`
     scales every prior standard deviation when sampling. `seed` fixes the weight
     initialisation (None: random). Adam warms up to `learning_rate` over `warmup_steps`
     updates; `gradient_clip_norm` caps the global norm of each update's gradient (of the
@@ -139,6 +139,14 @@ class VideoFlowConfig:
         return 4 * self.batch_size * self.num_train_frames * self.num_steps * pixels * hidden
 
     @property
+    def train_clip_frames(self):
+        """How many of a video's first frames training windows come from with
+        `train_first_frames_only` (at least a window's worth); None: the whole video."""
+        if not self.train_first_frames_only:
+            return None
+        return max(self.num_train_frames, self.num_context_frames + self.num_target_frames)
+
+    @property
     def min_history(self):
         """Predecessors a frame needs for the conditional prior: num_cond_latents, or 1
         with `pad_history`; earlier frames get the unconditional prior."""
@@ -218,8 +226,6 @@ _RULES = [
     ("num_context_frames", lambda c: c.num_context_frames >= 1),
     ("num_target_frames", lambda c: c.num_target_frames >= 1),
     ("num_train_frames", lambda c: c.num_train_frames > c.num_context_frames),
-    ("train_first_frames_only", lambda c: not c.train_first_frames_only
-     or c.num_train_frames <= c.num_context_frames + c.num_target_frames),
     ("top_prior_components", lambda c: c.top_prior_components >= 1),
     ("learning_rate", lambda c: math.isfinite(c.learning_rate) and c.learning_rate > 0),
     ("warmup_steps", lambda c: c.warmup_steps >= 0),
@@ -245,8 +251,6 @@ _RULE_TEXT = {
     "num_context_frames": "an int >= 1",
     "num_target_frames": "an int >= 1",
     "num_train_frames": "more than num_context_frames (a training window must score a frame)",
-    "train_first_frames_only": "False, or num_train_frames <= num_context_frames + "
-                               "num_target_frames (the windows come from those frames)",
     "top_prior_components": "an int >= 1 (1: a Gaussian top prior, the paper's)",
     "learning_rate": "a finite number > 0",
     "warmup_steps": "an int >= 0",

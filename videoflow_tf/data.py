@@ -5,9 +5,9 @@
 a `tf.data.Dataset` of uint8 videos [B, T, S, S, 3]:
 
 * training (`training=True`): a random window of `config.num_train_frames`
-  consecutive frames from each video (with `config.train_first_frames_only`, from
-  its first `num_context_frames + num_target_frames` frames only), shuffled,
-  repeated forever, batches of exactly `batch_size`;
+  consecutive frames from each video (from its first `config.train_clip_frames`
+  frames only, if that is not None), shuffled, repeated forever, batches of
+  exactly `batch_size`;
 * evaluation: the first `config.num_context_frames + config.num_target_frames`
   frames of every video, in the split's order, once; the last batch may be
   smaller so that every video is scored.
@@ -45,7 +45,7 @@ def make_dataset(name, split, config, batch_size, training, data_dir=None, seed=
         ('gray', the default, or 'black').
       split: a TFDS split, e.g. 'train', 'validation', 'test' or 'train[:10%]'.
       config: reads `num_train_frames`, `num_context_frames`, `num_target_frames`,
-        `train_first_frames_only` and `image_size`.
+        `train_clip_frames` and `image_size`.
       batch_size: videos per batch.
       training: random shuffled windows forever if True, else the first frames once.
       data_dir: TFDS data directory (None: TFDS's default).
@@ -69,9 +69,7 @@ def make_dataset(name, split, config, batch_size, training, data_dir=None, seed=
         return _resize(video, config.image_size)
 
     if training:
-        available = video_shape[0]
-        if config.train_first_frames_only:
-            available = min(available, config.num_context_frames + config.num_target_frames)
+        available = min(video_shape[0], config.train_clip_frames or video_shape[0])
 
         def random_window(video, seed_pair):
             start = tf.random.stateless_uniform(

@@ -155,9 +155,9 @@ class VideoFlow(keras.Model):
         """One update on uint8 videos [B, T, H, W, 3] (or a tuple starting with them).
 
         If T > num_train_frames, each video is cut to its own random window of
-        num_train_frames frames (the data pipeline normally does this already), within
-        the first num_context_frames + num_target_frames with train_first_frames_only. The loss is
-        the bits per pixel of the window's frames after the first num_context_frames. An
+        num_train_frames frames (the data pipeline normally does this already), within its
+        first config.train_clip_frames frames if that is not None. The loss is the bits
+        per pixel of the window's frames after the first num_context_frames. An
         update whose loss or gradients are not finite is skipped, so the weights stay those
         of the last good step (StopOnNonFiniteLoss then stops training).
 
@@ -213,9 +213,8 @@ class VideoFlow(keras.Model):
         if videos.shape[1] == frames:
             return videos
         available = tf.shape(videos)[1]
-        if config.train_first_frames_only:
-            available = tf.minimum(available,
-                                   config.num_context_frames + config.num_target_frames)
+        if config.train_clip_frames is not None:
+            available = tf.minimum(available, config.train_clip_frames)
         choices = available - frames + 1
         uniform = distribute.global_batch_uniform(
             tf.stack([tf.shape(videos)[0], 1]),
