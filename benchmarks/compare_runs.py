@@ -1,0 +1,70 @@
+"""Compares training runs at equal compute, from their sample monitors (RUN/monitor.jsonl).
+
+    python benchmarks/compare_runs.py runs/a runs/b ... --cpu-seconds 3600 \
+        --out docs/experiments/motion_at_equal_compute.json
+
+For each run, takes the last monitor record made within `--cpu-seconds` of training CPU
+time (all threads) and prints one table row: the run's config changes from its named
+config, the step, the CPU time used, the motion metrics of its samples
+(steady motion from one frame, directions used, colour kept, continuing a given real step)
+and its bits per pixel on the monitored real clips and on its own samples. Also writes the
+rows, and every run's whole curve, as JSON.
+"""
+import argparse
+import json
+import os
+
+from videoflow_tf import get_config
+from videoflow_tf.model_dir import MONITOR_FILE, read_config
+from videoflow_tf.monitor import read_records
+
+COLUMNS = [("steps", "step", "{:d}"), ("CPU h", "cpu_hours", "{:.2f}"),
+           ("steady", "consistent_fraction", "{:.2f}"),
+           ("directions", "directions_used", "{:d}"),
+           ("colour kept", "colour_kept_fraction", "{:.2f}"),
+           ("continues", "continued_fraction", "{:.2f}"), ("bpp", "real_bpp", "{:.3f}"),
+           ("samples / real bpp", "sample_to_real_bpp", "{:.3g}"),
+           ("invalid values", "invalid_fraction", "{:.4f}")]
+
+
+def changes_from_named_config(run):
+    config = read_config(run)
+    base = get_config(config.name)
+    changed = {k: v for k, v in config.to_dict().items() if base.to_dict()[k] != v}
+    return config.name + "".join(f" {k}={v}" for k, v in sorted(changed.items()))
+
+
+def row(run, cpu_seconds):
+    records = read_records(os.path.join(run, MONITOR_FILE))
+    within = [r for r in records if r.get("cpu_seconds", 0) <= cpu_seconds] or records[:1]
+    last = within[-1]
+    return {"run": run, "variant": changes_from_named_config(run), **last,
+            "cpu_hours": last["cpu_seconds"] / 3600, "curve": records}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="training run folders")
+    parser.add_argument("--cpu-seconds", type=float, required=True,
+                        help="compare every run at this much training CPU time")
+    parser.add_argument("--out", help="JSON file for the rows and curves")
+    args = parser.parse_args()
+    monitored = [run for run in args.runs if os.path.isfile(os.path.join(run, MONITOR_FILE))]
+    for run in sorted(set(args.runs) - set(monitored)):
+        print(f"{run}: no {MONITOR_FILE} yet, left out")
+    rows = [row(run, args.cpu_seconds) for run in monitored]
+    header = ["run", "variant"] + [name for name, _, _ in COLUMNS]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for r in rows:
+        cells = [os.path.basename(r["run"].rstrip("/")), r["variant"]] + [
+            fmt.format(r[key]) if key in r else "" for _, key, fmt in COLUMNS]
+        print("| " + " | ".join(cells) + " |")
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w", encoding="utf-8") as file:
+            json.dump({"cpu_seconds": args.cpu_seconds, "rows": rows}, file, indent=1)
+
+
+if __name__ == "__main__":
+    main()
