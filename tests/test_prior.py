@@ -7,7 +7,8 @@ import tensorflow_probability as tfp
 
 from videoflow_tf.config import LATENT_ENCODERS
 from videoflow_tf.latent_encoders import CausalConv3D, fitting_dilations
-from videoflow_tf.prior import LOG_SCALE_LIMIT, LatentPrior, draw
+from videoflow_tf.bijectors.actnorm import data_dependent_init
+from videoflow_tf.prior import LOG_SCALE_LIMIT, LatentPrior, draw, farthest_points
 
 # 16x16 frames: level-1 latents are 8x8, wide enough for the dilation-2 branch.
 CONFIG = vf.get_config("tiny").replace(image_size=16, latent_dilations=True)
@@ -224,17 +225,34 @@ def test_a_mixture_draw_is_one_components_gaussian_draw():
     assert len(components) == 4
 
 
-def test_mixture_components_start_apart_and_the_mixture_trains():
+def test_farthest_points_spread_out_from_the_middle():
+    values = np.arange(11.0) ** 1.5  # 0, 1, 2.8, ..., 31.6; mean 13.0, nearest 14.7
+    chosen = farthest_points(tf.constant(values[:, None]), 3).numpy().ravel()
+    np.testing.assert_allclose(chosen, [6 ** 1.5, 10 ** 1.5, 0.0])
+
+
+def test_mixture_components_start_at_far_apart_residuals_of_the_data():
+    """Data-dependent init sets the offsets once, to residuals z - mu of M different
+    initialisation frames; the components then get different gradients."""
     prior = make_prior(top_prior_components=4)
     top = prior.levels[-1]
-    assert np.all(np.std(top.component_offsets.numpy(), axis=0) > 0)
-    latents, conditions = random_latents(CONFIG, 2, 3, seed=11)
+    np.testing.assert_array_equal(top.component_offsets.numpy(), 0.0)
+    latents, conditions = random_latents(CONFIG, 3, 4, seed=11)
+    with data_dependent_init():
+        prior.log_prob(latents, conditions, 1)
+    offsets = top.component_offsets.numpy()
+    frames = latents[-1][:, 2:].numpy().reshape((-1,) + offsets.shape[1:])  # skip: mu = z_t-1
+    residuals = frames - latents[-1][:, 1:3].numpy().reshape(frames.shape)
+    for offset in offsets:
+        assert np.min(np.abs(residuals - offset).max(axis=(1, 2, 3))) < 1e-5
+    assert len({tuple(o.ravel().round(5)) for o in offsets}) == 4
+    with data_dependent_init():  # once only
+        prior.log_prob([z + 1.0 for z in latents], conditions, 1)
+    np.testing.assert_array_equal(top.component_offsets.numpy(), offsets)
     with tf.GradientTape() as tape:
         loss = -tf.reduce_mean(prior.log_prob(latents, conditions, 1))
-    offsets, head = tape.gradient(loss, [top.component_offsets, top.encoder.head.kernel])
-    # Components apart: each gets its own gradient, so they do not move together.
-    assert not np.allclose(offsets[0], offsets[1])
-    assert np.any(head.numpy() != 0)
+    grads = tape.gradient(loss, top.component_offsets).numpy()
+    assert not np.allclose(grads[0], grads[1])
 
 
 def test_a_prior_reading_x1_ignores_the_unconditional_mean():

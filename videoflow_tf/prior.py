@@ -22,8 +22,11 @@ own past (Kumar et al. 2020, section 3; tensor2tensor's next_frame_glow). Per le
   every component's mean and log-scale and, averaged over positions, its logit. A draw
   first picks a component, so one frame's whole coarse layout follows one of M futures (a
   unimodal Gaussian can only spread around their average). Each component's mean also
-  has a learned offset, drawn at random at initialisation so that the components start
-  apart and specialise instead of moving together.
+  has a learned offset. Components that start alike get alike gradients and never part,
+  and random offsets make the one with the smallest offsets win everywhere, so the
+  offsets are initialised from data (with the ActNorms, `data_dependent_init`): the
+  residuals z - mu of the initialisation batch's frames, M of them chosen far apart
+  (farthest-point), so each component starts at a different real future.
 
 Every log sigma is clipped to [-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT] so that densities stay
 finite for any input (trained priors stay far inside). Every Gaussian prior starts as
@@ -32,9 +35,11 @@ N(0, 1) (N(z_{t-1}, 1) with the skip). Sampling scales every sigma by a temperat
 a randomly picked component.
 """
 import keras
+import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from videoflow_tf.bijectors.actnorm import initializing
 from videoflow_tf.latent_encoders import make_conv, make_latent_encoder
 
 tfd = tfp.distributions
@@ -42,7 +47,6 @@ tfd = tfp.distributions
 # exp(-15) is about 3e-7: a latent 1e8 away from its mean still has a finite float32
 # log-density, while no trained prior comes near (they stay within about [-5, 5]).
 LOG_SCALE_LIMIT = 15.0
-COMPONENT_OFFSET_STDDEV = 0.3
 
 
 def gaussian(loc, log_scale):
@@ -102,9 +106,11 @@ class LevelPrior(keras.layers.Layer):
             self.context_conv.build((None,) + self.latent_shape)
         if self.components > 1:
             self.component_offsets = self.add_weight(
-                shape=(self.components,) + self.latent_shape,
-                initializer=keras.initializers.RandomNormal(stddev=COMPONENT_OFFSET_STDDEV),
+                shape=(self.components,) + self.latent_shape, initializer="zeros",
                 name="component_offsets")
+            self.offsets_initialized = self.add_weight(
+                shape=(), dtype="bool", initializer="zeros", trainable=False,
+                name="offsets_initialized")
         self.encoder.build()
 
     def _unconditional_params(self, x1, batch_size):
@@ -131,6 +137,18 @@ class LevelPrior(keras.layers.Layer):
                 loc = loc + history[:, -1]
             return gaussian(loc, log_scale)
         return self._mixture(params, history)
+
+    def initialize_components(self, history, x1, z):
+        """Data-dependent init of the mixture's offsets (eager, once): the residuals
+        z - mu of M of the given frames, chosen far apart. history, x1, z: the
+        conditional frames of the initialisation batch, as `conditional` takes them."""
+        if self.components == 1 or bool(self.offsets_initialized.numpy()):
+            return
+        means = self.conditional(history, x1).components_distribution.mean()
+        residuals = (z[:, None] - means)[:, 0]  # all components alike before this
+        self.component_offsets.assign(self.component_offsets
+                                      + farthest_points(residuals, self.components))
+        self.offsets_initialized.assign(True)
 
     def _mixture(self, params, history):
         count, (height, width, channels) = self.components, self.latent_shape
@@ -192,6 +210,8 @@ class LatentPrior(keras.layers.Layer):
                                  + tf.range(num_cond)[None, :], 0)
             history = _merge(tf.gather(z, windows, axis=1))
             x1_now = None if x1 is None else _merge(x1[:, start:])
+            if initializing():
+                prior.initialize_components(history, x1_now, _merge(z[:, start:]))
             log_prob = prior.conditional(history, x1_now).log_prob(_merge(z[:, start:]))
             return tf.reshape(log_prob, [batch, -1])
 
@@ -238,6 +258,19 @@ def _mixture_params(distribution, count):
     loc = tf.repeat(normal.loc[:, None], count, axis=1)
     scale = tf.repeat(normal.scale[:, None], count, axis=1)
     return tf.zeros(tf.shape(loc)[:2]), loc, scale
+
+
+def farthest_points(points, count):
+    """`count` of `points` [N, ...] (N >= 1), each in turn the farthest (Euclidean) from
+    those already chosen, starting from the one nearest their mean (with N < count, some
+    come twice)."""
+    flat = np.reshape(np.asarray(points, np.float64), (len(points), -1))
+    chosen = [int(np.argmin(np.sum((flat - flat.mean(0)) ** 2, axis=1)))]
+    distances = np.sum((flat - flat[chosen[0]]) ** 2, axis=1)
+    while len(chosen) < count:
+        chosen.append(int(np.argmax(distances)))
+        distances = np.minimum(distances, np.sum((flat - flat[chosen[-1]]) ** 2, axis=1))
+    return tf.gather(points, chosen)
 
 
 def _merge(x):
