@@ -389,6 +389,15 @@ def test_console_script_documents_every_command():
         assert command in result.stdout
 
 
+def test_help_summarises_each_command_with_its_whole_first_paragraph():
+    help_text = " ".join(cli.build_parser().format_help().split())
+    for name, module in cli.COMMANDS.items():
+        paragraph = " ".join(module.__doc__.strip().split("\n\n")[0].split())
+        summary = paragraph.removeprefix(f"`videoflow-tf {name}`: ")
+        assert summary.endswith("."), summary
+        assert f"{name} {summary}" in help_text
+
+
 @pytest.mark.parametrize("command", sorted(cli.COMMANDS))
 def test_every_option_has_help(command):
     parser = cli.build_parser()
