@@ -389,6 +389,16 @@ def test_console_script_documents_every_command():
         assert command in result.stdout
 
 
+def test_a_command_writes_nothing_to_stderr_but_its_errors(run, data_dir, tmp_path):
+    """No TensorFlow start-up lines and no warning from TFDS's own video decoding."""
+    result = subprocess.run(
+        [_console_script(), "sample", "--model", run, "--data-dir", data_dir,
+         "--out", str(tmp_path / "samples.gif"), "--num-contexts", "1",
+         "--samples-per-context", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
 def test_help_summarises_each_command_with_its_whole_first_paragraph():
     help_text = " ".join(cli.build_parser().format_help().split())
     for name, module in cli.COMMANDS.items():
