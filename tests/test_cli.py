@@ -175,6 +175,14 @@ def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir
     assert continued["num_frames"] == 5 - CONTEXT - 1
 
 
+def test_evaluate_names_its_default_output_after_the_split(run, tmp_path):
+    model_dir = copy_run(run, tmp_path)
+    assert cli.main(["evaluate", "--model-dir", model_dir, "--split", "test[:4]",
+                     "--motion-videos", "0"]) == 0
+    results = json.loads((tmp_path / "copy" / "evaluation-test__4_.json").read_text())
+    assert results["split"] == "test[:4]" and results["num_videos"] == 4
+
+
 class _StubModel:
     """Samples the real future ("oracle"), the given frames backwards from the last but one
     ("reverse": consistent motion, opposite to the real steps) or the last given frame
