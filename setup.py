@@ -1,7 +1,7 @@
 """videoflow-tf's package layout; the project's metadata is in pyproject.toml.
 
-Two top-level folders of the repository install inside the `videoflow_tf` package, which
-pyproject.toml's static tables cannot say as plainly:
+The layout is built here from the lists below. Two top-level folders of the repository
+install inside the `videoflow_tf` package:
 
 - `datasets/` (the TFDS builders) installs as `videoflow_tf.datasets`, so nothing is ever
   importable as plain `datasets` (that name belongs to another popular package);
