@@ -212,7 +212,7 @@ def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_good_weights(
 def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir, tmp_path):
     out = tmp_path / "eval.json"
     assert cli.main(["evaluate", "--model-dir", run, "--out", str(out), "--batch-size", "3",
-                     "--motion-videos", "5", "--seed", "7"]) == 0
+                     "--sample-videos", "5", "--seed", "7"]) == 0
     results = json.loads(out.read_text())
     assert results["step"] == 6 and results["num_videos"] == SPLIT_SIZES["test"]
     model, _ = run_dir.load_model(run)
@@ -227,6 +227,14 @@ def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir
     for key in ("sample_bpp", "real_bpp", "invalid_fraction", "colour_kept_fraction",
                 "continued_fraction"):
         assert np.isfinite(samples[key])
+
+
+def test_evaluate_names_its_default_output_after_the_split(run, tmp_path):
+    model_dir = copy_run(run, tmp_path)
+    assert cli.main(["evaluate", "--model-dir", model_dir, "--split", "test[:4]",
+                     "--sample-videos", "0"]) == 0
+    results = json.loads((tmp_path / "copy" / "evaluation-test__4_.json").read_text())
+    assert results["split"] == "test[:4]" and results["num_videos"] == 4
 
 
 class _StubQuality(SampleQuality):
@@ -448,6 +456,25 @@ def test_console_script_documents_every_command():
     assert result.returncode == 0
     for command in cli.COMMANDS:
         assert command in result.stdout
+
+
+def test_a_command_writes_nothing_to_stderr_but_its_errors(run, data_dir, tmp_path):
+    """No TensorFlow start-up lines and no warning from TFDS's own video decoding."""
+    result = subprocess.run(
+        [_console_script(), "sample", "--model", run, "--data-dir", data_dir,
+         "--out", str(tmp_path / "samples.gif"), "--num-contexts", "1",
+         "--samples-per-context", "1"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_help_summarises_each_command_with_its_whole_first_paragraph():
+    help_text = " ".join(cli.build_parser().format_help().split())
+    for name, module in cli.COMMANDS.items():
+        paragraph = " ".join(module.__doc__.strip().split("\n\n")[0].split())
+        summary = paragraph.removeprefix(f"`videoflow-tf {name}`: ")
+        assert summary.endswith("."), summary
+        assert f"{name} {summary}" in help_text
 
 
 @pytest.mark.parametrize("command", sorted(cli.COMMANDS))

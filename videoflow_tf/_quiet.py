@@ -5,8 +5,13 @@ to file descriptor 2 before Python's logging exists, and on machines without a
 GPU an error line about `cuInit` on first device use. None of it is actionable,
 so `import videoflow_tf` captures descriptor 2 while TensorFlow loads and
 enumerates its devices, and replays every line that is not such noise. Users
-who want TensorFlow's own logs set TF_CPP_MIN_LOG_LEVEL themselves.
+who want TensorFlow's own logs set TF_CPP_MIN_LOG_LEVEL themselves. This only
+works if videoflow_tf is imported before TensorFlow (or keras, which imports it).
+
+TensorFlow Datasets 4.9 also warns, from its own video decoding (not from
+ours), that `FeatureConnector.dtype` is deprecated; that warning is dropped too.
 """
+import logging
 import os
 import re
 import sys
@@ -18,6 +23,7 @@ _NOISE = re.compile(
     r"|E\d{4} .*(cuInit|cuda_platform|cuda_diagnostics|cuda_dnn|cuda_fft|cuda_blas).*"
     r"|To enable the following instructions: .*)$"
 )
+_TFDS_DTYPE_DEPRECATION = re.compile(r"^`\w+\.dtype` is deprecated\. ")
 
 
 def _import_tensorflow():
@@ -42,4 +48,10 @@ def _import_tensorflow():
         print("\n".join(kept), file=sys.stderr)
 
 
+def _is_not_tfds_dtype_deprecation(record):
+    return not _TFDS_DTYPE_DEPRECATION.match(record.getMessage())
+
+
 _import_tensorflow()
+# TFDS logs through absl's logger, named "absl".
+logging.getLogger("absl").addFilter(_is_not_tfds_dtype_deprecation)

@@ -2,7 +2,7 @@
 
 Each subcommand lives in the module named in COMMANDS, which provides
 `add_arguments(parser)` and `run(args)` (returning the exit status, None meaning 0); the
-module's docstring is the subcommand's `--help` text, its first line the summary.
+module's docstring is the subcommand's `--help` text, its first paragraph the summary.
 Bad input raises `UsageError`: one line on stderr and exit status 2.
 """
 import argparse
@@ -32,8 +32,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _summary(module):
-    first_line = (module.__doc__ or "").strip().splitlines()[0]
-    return first_line.split(": ", 1)[-1] if first_line.startswith("`") else first_line
+    """The docstring's first paragraph as one line, without its `videoflow-tf NAME`: prefix
+    (docstrings wrap their first sentence across lines; argparse rewraps the summary)."""
+    first_paragraph = " ".join((module.__doc__ or "").strip().split("\n\n")[0].split())
+    return (first_paragraph.split(": ", 1)[-1] if first_paragraph.startswith("`")
+            else first_paragraph)
 
 
 def build_parser():

@@ -37,7 +37,9 @@ def add_arguments(parser):
                         help="TFDS data directory (default: the one the run trained from)")
     parser.add_argument("--out", metavar="FILE.json",
                         help="where to write the results (default: "
-                        "MODEL_DIR/evaluation-SPLIT.json)")
+                        "MODEL_DIR/evaluation-SPLIT.json, with every character of SPLIT "
+                        "but letters, digits, - and _ replaced by _: test[:16] writes "
+                        "evaluation-test__16_.json)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the dequantisation noise and the samples "
                         "(default: %(default)s)")

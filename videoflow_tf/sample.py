@@ -3,7 +3,8 @@
 The model is a training run folder (config.json and checkpoints) or an exported SavedModel
 (`savedmodels/NAME`, using its latest integer version, or `savedmodels/NAME/VERSION`),
 called through its `serving_default` signature exactly as TF Serving would. The default is
-the shipped stochastic-shapes model, `savedmodels/stochastic_shapes` in the repository.
+the shipped stochastic-shapes model, `savedmodels/stochastic_shapes` in the repository,
+which installs with the package (`videoflow_tf.savedmodels`).
 
 Contexts are the first frames of test videos of the model's dataset. The GIF has a row per
 context and a column per sample (each with its own seed); context frames are framed in
@@ -11,6 +12,7 @@ orange, generated ones in gray. The PNG next to it (same name, .png) shows every
 every video side by side. A SavedModel produces the number of frames it was exported with
 per call; longer futures feed its last frames back in as the next context.
 """
+import importlib.resources
 import os
 
 import numpy as np
@@ -21,8 +23,9 @@ from videoflow_tf.export import SAMPLE_SIGNATURE, exported_config, saved_model_v
 from videoflow_tf.usage import UsageError, non_negative, output_file, positive
 from videoflow_tf.videos import load_videos
 
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_MODEL = os.path.join(PACKAGE_ROOT, "savedmodels", "stochastic_shapes")
+# The repository's savedmodels/ folder, wherever the install put it: the checkout itself for
+# an editable install, site-packages/videoflow_tf/savedmodels/ for a wheel.
+DEFAULT_MODEL = str(importlib.resources.files("videoflow_tf.savedmodels") / "stochastic_shapes")
 
 
 def add_arguments(parser):
