@@ -155,10 +155,12 @@ def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_good_weights(
                if w.dtype.startswith("float"))
 
 
-def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir, tmp_path):
+def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir, tmp_path,
+                                                                    capsys):
     out = tmp_path / "eval.json"
     assert cli.main(["evaluate", "--model-dir", run, "--out", str(out), "--batch-size", "3",
                      "--motion-videos", "5", "--seed", "7"]) == 0
+    assert "\x1b[" not in capsys.readouterr().out  # no colour codes but on a terminal
     results = json.loads(out.read_text())
     assert results["step"] == 6 and results["num_videos"] == SPLIT_SIZES["test"]
     model, _ = run_dir.load_model(run)
@@ -254,10 +256,12 @@ def test_sample_is_reproducible_with_a_seed(run, tmp_path):
     assert not np.array_equal(frames[0], frames[2])
 
 
-def test_order_scores_every_later_frame_right_after_the_context(run, data_dir, tmp_path):
+def test_order_scores_every_later_frame_right_after_the_context(run, data_dir, tmp_path,
+                                                                capsys):
     out = tmp_path / "order.json"
     assert cli.main(["order", "--model-dir", run, "--out", str(out), "--num-videos", "5",
                      "--batch-size", "2"]) == 0
+    assert "\x1b[" not in capsys.readouterr().out
     results = json.loads(out.read_text())
     assert results["frames"] == list(range(CONTEXT, 5)) and results["num_videos"] == 5
     model, _ = run_dir.load_model(run)
@@ -285,11 +289,12 @@ def test_interpolation_starts_and_ends_at_the_two_videos(run, data_dir, tmp_path
     np.testing.assert_array_equal(rows[-height:], expected[-height:])  # weight 1: video 5
 
 
-def test_temperature_sweep_reports_best_of_n_for_every_temperature(run, tmp_path):
+def test_temperature_sweep_reports_best_of_n_for_every_temperature(run, tmp_path, capsys):
     out = tmp_path / "sweep.json"
     assert cli.main(["temperature-sweep", "--model-dir", run, "--out", str(out),
                      "--temperatures", "0", "1", "--num-samples", "3", "--num-videos", "4",
                      "--batch-size", "5"]) == 0
+    assert "\x1b[" not in capsys.readouterr().out
     results = json.loads(out.read_text())
     assert results["temperatures"] == [0.0, 1.0] and results["num_samples"] == 3
     assert all(0 < psnr <= MAX_PSNR for psnr in results["psnr"])

@@ -1,7 +1,20 @@
-"""Keras callbacks for training VideoFlow."""
+"""Keras callbacks for training VideoFlow, and the progress bars of the commands."""
 import math
+import sys
 
 import keras
+
+
+def terminal_verbosity():
+    """Keras' verbose for a progress bar on stdout: 1 (a live bar) on a terminal, else 2
+    (one plain line when done): Keras draws its live bar with colour codes and
+    backspaces whatever stdout is, which fill pipes and log files with them."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def progress_bar(target, unit_name):
+    """A keras.utils.Progbar of `target` units at `terminal_verbosity`."""
+    return keras.utils.Progbar(target, verbose=terminal_verbosity(), unit_name=unit_name)
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):
