@@ -82,7 +82,8 @@ def start_run(model_dir, config, settings):
 def read_config(model_dir):
     """The VideoFlowConfig of the run in `model_dir` (UsageError if there is none)."""
     if not os.path.isdir(model_dir):
-        raise UsageError(f"model directory {model_dir!r} does not exist")
+        problem = "is a file, not a folder" if os.path.exists(model_dir) else "does not exist"
+        raise UsageError(f"model directory {model_dir!r} {problem}")
     path = os.path.join(model_dir, CONFIG_FILE)
     if not os.path.isfile(path):
         raise UsageError(f"{model_dir!r} is not a training model directory: it has no "
