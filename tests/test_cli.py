@@ -373,6 +373,54 @@ def test_resuming_with_another_config_is_refused(run, data_dir, tmp_path, capsys
     assert run_dir.read_config(model_dir) == TINY  # untouched
 
 
+def _damage(prefix, how):
+    """Truncates or deletes checkpoint `prefix`'s .data or .index file."""
+    action, kind = how.split()
+    path = glob.glob(f"{prefix}.{kind}*")[0]
+    if action == "delete":
+        os.remove(path)
+    else:
+        with open(path, "r+b") as file:
+            file.truncate(os.path.getsize(path) // 2)
+
+
+@pytest.mark.parametrize("how", ["truncate data", "truncate index", "delete data",
+                                 "delete index"])
+def test_a_damaged_newest_checkpoint_is_skipped_saying_which_and_why(run, tmp_path, capsys,
+                                                                     how):
+    model_dir = copy_run(run, tmp_path)
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    _damage(os.path.join(checkpoints, "ckpt-6"), how)
+    _, step = run_dir.load_model(model_dir)
+    assert step == 3
+    error = capsys.readouterr().err
+    assert error.startswith(f"videoflow-tf: skipping a checkpoint: checkpoint "
+                            f"{checkpoints}/ckpt-6 does not read (")
+    assert error.strip().endswith(f"; using {checkpoints}/ckpt-3")
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_train_resumes_past_a_truncated_newest_checkpoint_and_none_reading_is_one_line(
+        run, data_dir, tmp_path, capsys):
+    model_dir = copy_run(run, tmp_path)
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    _damage(os.path.join(checkpoints, "ckpt-6"), "truncate data")
+    assert cli.main(train_args(model_dir, data_dir, 7)) == 0
+    captured = capsys.readouterr()
+    assert "skipping a checkpoint: checkpoint" in captured.err
+    assert "Resuming" in captured.out and "at step 3 of 7" in captured.out
+    assert run_dir.load_model(model_dir)[1] == 7
+    assert "skipping" not in capsys.readouterr().err  # the newest reads again
+
+    for index in glob.glob(os.path.join(checkpoints, "ckpt-*.index")):
+        _damage(index[:-len(".index")], "truncate index")
+    assert cli.main(["evaluate", "--model-dir", model_dir]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1
+    assert error.startswith(f"videoflow-tf evaluate: error: checkpoint {checkpoints}/ckpt-7 "
+                            "does not read (")
+
+
 def test_resuming_may_change_the_sampling_temperature(run, data_dir, tmp_path, capsys):
     model_dir = copy_run(run, tmp_path)
     assert cli.main(train_args(model_dir, data_dir, 6, "--set", "temperature=0.5")) == 0

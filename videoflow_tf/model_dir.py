@@ -12,6 +12,7 @@ config fixes) and the optimizer, whose `iterations` is the training step.
 """
 import json
 import os
+import sys
 
 import tensorflow as tf
 
@@ -105,36 +106,90 @@ def read_settings(model_dir):
 
 
 def load_model(model_dir):
-    """(model, step): the VideoFlow of `model_dir` with its latest checkpoint's weights."""
+    """(model, step): the VideoFlow of `model_dir` with the weights of its newest checkpoint
+    that reads (see `restore_latest`)."""
     config = read_config(model_dir)
-    latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
-    if latest is None:
+    model = VideoFlow(config)
+    path = restore_latest(model_dir, make_checkpoint(model), model, partial=True)
+    if path is None:
         raise UsageError(f"{model_dir!r} has no checkpoint yet (in "
                          f"{os.path.join(model_dir, CHECKPOINT_DIR)})")
-    model = VideoFlow(config)
-    restore(make_checkpoint(model), latest, model, partial=True)
-    return model, checkpoint_step(latest)
+    return model, checkpoint_step(path)
+
+
+class UnreadableCheckpoint(UsageError):
+    """A checkpoint whose files are missing, truncated or otherwise damaged."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"checkpoint {path} does not read ({reason})")
+        self.path, self.reason = path, reason
+
+
+def restore_latest(model_dir, checkpoint, model, partial=False):
+    """Restores `checkpoint` (of `model`) from the newest checkpoint of `model_dir` that
+    reads and returns its path; None if the run has none.
+
+    A newer checkpoint that does not read (a file deleted, truncated or damaged, say by a
+    full disk) is skipped with a line on stderr saying which and why: the older ones the
+    CheckpointManager kept are whole, and losing the steps since one of them beats losing
+    the run. UnreadableCheckpoint (a UsageError) naming the newest if none reads;
+    UsageError if one reads but does not fit the model (see `restore`).
+    """
+    state = tf.train.get_checkpoint_state(os.path.join(model_dir, CHECKPOINT_DIR))
+    newest_first = list(reversed(state.all_model_checkpoint_paths)) if state else []
+    skipped = []
+    for path in newest_first:
+        try:
+            restore(checkpoint, path, model, partial)
+        except UnreadableCheckpoint as error:
+            skipped.append(error)
+            continue
+        for error in skipped:
+            print(f"videoflow-tf: skipping a checkpoint: {error}; using {path}",
+                  file=sys.stderr)
+        return path
+    if skipped:
+        newest, older = skipped[0], len(skipped) - 1
+        raise UnreadableCheckpoint(newest.path, f"{newest.reason}"
+                                   f"{f'; nor do the {older} older ones' if older else ''}; "
+                                   "restore the files, or move "
+                                   f"{os.path.join(model_dir, CHECKPOINT_DIR)!r} away to "
+                                   "train from the start")
+    return None
 
 
 def restore(checkpoint, path, model, partial=False):
-    """Restores `checkpoint` (of `model`) from `path`; UsageError if they do not match (a
-    checkpoint written by another version of the model code, say). With `partial`,
-    objects the checkpoint has beyond `checkpoint`'s (the optimizer) are ignored."""
-    saved = [name for name, _ in tf.train.list_variables(path) if name.startswith("weights/")]
-    problem = None
-    if len(saved) != len(model.weights):
-        problem = f"it has {len(saved)} weights, the model {len(model.weights)}"
-    else:
-        try:
-            status = checkpoint.restore(path)
-            if partial:
-                status.expect_partial()
-            status.assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
-            problem = str(error).strip().splitlines()[-1]
+    """Restores `checkpoint` (of `model`) from `path`. UnreadableCheckpoint if its files
+    are missing or damaged; UsageError if it does not match the model (a checkpoint
+    written by another version of the model code, say). With `partial`, objects the
+    checkpoint has beyond `checkpoint`'s (the optimizer) are ignored."""
+    try:
+        saved = [name for name, _ in tf.train.list_variables(path)
+                 if name.startswith("weights/")]
+        problem = None
+        if len(saved) != len(model.weights):
+            problem = f"it has {len(saved)} weights, the model {len(model.weights)}"
+        else:
+            try:
+                status = checkpoint.restore(path)
+                if partial:
+                    status.expect_partial()
+                status.assert_existing_objects_matched()
+            except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
+                problem = str(error).strip().splitlines()[-1]
+    except (tf.errors.OpError, IndexError) as error:
+        # What TensorFlow's readers raise for a missing, truncated or garbled .index or
+        # .data file: mostly a bare OpError, an IndexError ("Read less bytes than
+        # requested") for a short .data file.
+        raise UnreadableCheckpoint(path, _first_line(error)) from None
     if problem:
         raise UsageError(f"checkpoint {path} does not fit the model of its config.json "
                          f"({problem}); was it written by another version of videoflow-tf?")
+
+
+def _first_line(error):
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _write_json(path, values):

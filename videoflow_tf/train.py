@@ -5,7 +5,9 @@ From Python: `vf.train.train(config, dataset, model_dir, steps, ...)`.
 
 Resuming. A checkpoint (tf.train.CheckpointManager, every `checkpoint_every` seconds and/or
 `checkpoint_every_steps` steps, and at the end) holds the weights and the optimizer, so the
-step count `optimizer.iterations` and with it the learning-rate schedule continue. The data
+step count `optimizer.iterations` and with it the learning-rate schedule continue. A run
+resumes from its newest checkpoint that reads: a newer one whose files are missing or
+damaged is skipped, saying which and why. The data
 order continues too: the training pipeline is a deterministic function of `data_seed`, and a
 resumed run rebuilds it and skips the batches the restored step had consumed (one per step).
 Skipping replays the input pipeline without running the model (about 300 shapes_cpu batches
@@ -221,8 +223,9 @@ def _strategy(strategy, batch_size):
 
 def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, strategy=None):
     """(model, checkpoint manager, training dataset, step): the model and its optimizer
-    (made in `strategy`'s scope; None: the default strategy), restored from the latest
-    checkpoint of `model_dir` if any (the same step on every worker, else UsageError), else
+    (made in `strategy`'s scope; None: the default strategy), restored from the newest
+    checkpoint of `model_dir` that reads, if any (the same step on every worker, else
+    UsageError), else
     initialised from the first training videos, and the training batches continuing after
     the `step` batches that the restored run had used (a distributed dataset under a
     strategy other than the default)."""
@@ -233,10 +236,8 @@ def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, str
         model.optimizer.build(model.trainable_variables)
     manager = run_dir.checkpoint_manager(
         model_dir, run_dir.make_checkpoint(model, model.optimizer), keep_checkpoints)
-    step = 0
-    if manager.latest_checkpoint:
-        run_dir.restore(manager.checkpoint, manager.latest_checkpoint, model)
-        step = int(model.optimizer.iterations.numpy())
+    run_dir.restore_latest(model_dir, manager.checkpoint, model)
+    step = int(model.optimizer.iterations.numpy())
     if not distribute.same_on_all_workers(strategy, step):
         raise UsageError(f"the workers restored different steps from {model_dir} (this one "
                          f"step {step}); every worker must read the same --model-dir, on "
