@@ -49,12 +49,11 @@ def checkpoint_step(path):
     return int(path.rsplit("-", 1)[1])
 
 
-def start_run(model_dir, config, settings):
-    """Creates `model_dir` with the run's config and settings, or checks that an existing
-    run used the same config and FIXED_SETTINGS (else UsageError naming the differences).
-    Only SAMPLING_FIELDS may differ: the run's config.json then takes the new values."""
-    config_path = os.path.join(model_dir, CONFIG_FILE)
-    if os.path.exists(config_path):
+def check_run(model_dir, config, settings):
+    """Checks, writing nothing, that a run of `config` and `settings` can start or resume
+    in `model_dir`: UsageError if it holds a run of another config or FIXED_SETTINGS
+    (naming the differences; only SAMPLING_FIELDS may differ) or cannot be written."""
+    if os.path.exists(os.path.join(model_dir, CONFIG_FILE)):
         stored = read_config(model_dir)
         stored_settings = read_settings(model_dir)
         differences = [f"{name}: {value!r} in the run, {getattr(config, name)!r} now"
@@ -67,13 +66,31 @@ def start_run(model_dir, config, settings):
             raise UsageError(f"{model_dir} holds a run with another configuration ("
                              f"{'; '.join(differences)}); resume it with the same settings "
                              "or train in a new --model-dir")
-        if config != stored:
-            _write_text(config_path, config.to_json())
-        _write_json(os.path.join(model_dir, TRAINING_FILE), {**stored_settings, **settings})
-        return
+    # The folder, or the nearest one above it that exists, must be a writable folder.
+    existing = os.path.abspath(model_dir)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"cannot write the model directory {model_dir!r}: {existing!r} is "
+                         "a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write the model directory {model_dir!r}: no permission to "
+                         f"write in {existing!r}")
+
+
+def start_run(model_dir, config, settings):
+    """Creates `model_dir` with the run's config and settings, or updates an existing
+    run's, after `check_run`. A changed SAMPLING_FIELDS value replaces the run's."""
+    check_run(model_dir, config, settings)
+    config_path = os.path.join(model_dir, CONFIG_FILE)
     try:
-        os.makedirs(model_dir, exist_ok=True)
-        _write_text(config_path, config.to_json())
+        if os.path.exists(config_path):
+            if config != read_config(model_dir):
+                _write_text(config_path, config.to_json())
+            settings = {**read_settings(model_dir), **settings}
+        else:
+            os.makedirs(model_dir, exist_ok=True)
+            _write_text(config_path, config.to_json())
         _write_json(os.path.join(model_dir, TRAINING_FILE), settings)
     except OSError as error:
         raise UsageError(f"cannot write the model directory {model_dir!r}: "

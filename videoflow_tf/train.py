@@ -3,11 +3,11 @@ resume after a crash or a kill from the last checkpoint.
 
 From Python: `vf.train.train(config, dataset, model_dir, steps, ...)`.
 
-Resuming. A checkpoint (tf.train.CheckpointManager, every `checkpoint_every` seconds and/or
-`checkpoint_every_steps` steps, and at the end) holds the weights and the optimizer, so the
-step count `optimizer.iterations` and with it the learning-rate schedule continue. A run
-resumes from its newest checkpoint that reads: a newer one whose files are missing or
-damaged is skipped, saying which and why. The data
+Resuming. A checkpoint (tf.train.CheckpointManager: of the initialised model, then every
+`checkpoint_every` seconds and/or `checkpoint_every_steps` steps, and at the end) holds the
+weights and the optimizer, so the step count `optimizer.iterations` and with it the
+learning-rate schedule continue. A run resumes from its newest checkpoint that reads: a
+newer one whose files are missing or damaged is skipped, saying which and why. The data
 order continues too: the training pipeline is a deterministic function of `data_seed`, and a
 resumed run rebuilds it and skips the batches the restored step had consumed (one per step).
 Skipping replays the input pipeline without running the model (about 300 shapes_cpu batches
@@ -44,13 +44,13 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from videoflow_tf import data, distribute, model_dir as run_dir, visualize
-from videoflow_tf.callbacks import StopOnNonFiniteLoss
+from videoflow_tf.callbacks import StepProgress, StopOnNonFiniteLoss, terminal_verbosity
 from videoflow_tf.config import CONFIG_NAMES
 from videoflow_tf.model import VideoFlow
 from videoflow_tf.optim import make_optimizer
 from videoflow_tf.usage import (UsageError, check_dataset, non_negative, positive,
                                 resolve_config)
-from videoflow_tf.videos import load_videos
+from videoflow_tf.videos import dataset_frames, load_videos
 
 NUM_SUMMARY_VIDEOS = 4
 
@@ -164,16 +164,21 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
     strategy = _strategy(strategy, config.batch_size)
     chief = distribute.is_chief(strategy)
     data_dir = os.path.abspath(data_dir) if data_dir else None
+    settings = {"data_seed": data_seed, "data_dir": data_dir}
+    # Everything is checked and read (the run, its checkpoint, the data) before the run's
+    # folder is written, so that a start that fails leaves it as it was.
     if chief:
-        run_dir.start_run(model_dir, config, {"data_seed": data_seed, "data_dir": data_dir})
+        run_dir.check_run(model_dir, config, settings)
+    _check_frames(config, data_dir)
     model, manager, train_data, step = setup_training(config, model_dir, data_dir, data_seed,
                                                       keep_checkpoints, strategy)
-    if step >= steps:
-        print(f"{model_dir} is already trained to step {step} (asked: {steps}).")
-        return TrainResult(model, step, None, manager.latest_checkpoint, None)
-    if step:
-        print(f"Resuming {model_dir} at step {step} of {steps} from "
-              f"{manager.latest_checkpoint}; skipping the {step} batches already used.")
+    contexts = None
+    if chief and sample_every:
+        contexts = load_videos(config, "test", NUM_SUMMARY_VIDEOS, data_dir)[
+            :, :config.num_context_frames]
+    if chief:
+        run_dir.start_run(model_dir, config, settings)
+    resumed = manager.latest_checkpoint is not None
 
     scratch = None
     if not chief:  # it checkpoints too (as tf.distribute asks), where nobody reads
@@ -183,18 +188,30 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
     all_callbacks = [stop_on_nan, StopAtStep(steps),
                      PeriodicCheckpoint(manager, checkpoint_every, checkpoint_every_steps)]
     if chief and (summary_every or sample_every):
-        contexts = None
-        if sample_every:
-            contexts = load_videos(config, "test", NUM_SUMMARY_VIDEOS, data_dir)[
-                :, :config.num_context_frames]
         all_callbacks.append(TrainingSummaries(
             os.path.join(model_dir, run_dir.LOG_DIR), summary_every, sample_every, contexts))
     if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
+        verbose = terminal_verbosity()
+    if verbose:
+        all_callbacks.append(StepProgress(steps, steps_per_epoch, verbose))
     try:
+        # A checkpoint of the starting point: a fresh run's initialised weights, so that a
+        # run killed before its first periodic checkpoint resumes with them; after
+        # skipping a damaged newest checkpoint, the one restored, saved again to become
+        # the manager's latest (the damaged one is overwritten or rotated out later).
+        _save(manager, model)
+        if step >= steps:
+            print(f"{model_dir} is already trained to step {step} (asked: {steps}).")
+            return TrainResult(model, step, None, manager.latest_checkpoint if chief else None,
+                               None)
+        if resumed:
+            print(f"Resuming {model_dir} at step {step} of {steps} from "
+                  f"{manager.latest_checkpoint}; skipping the {step} batches already used.")
+        else:
+            print(f"No checkpoint in {model_dir}: starting fresh at step 0 of {steps}.")
         history = model.fit(train_data, epochs=math.ceil(steps / steps_per_epoch),
                             initial_epoch=step // steps_per_epoch,
-                            steps_per_epoch=steps_per_epoch, verbose=verbose,
+                            steps_per_epoch=steps_per_epoch, verbose=0,
                             callbacks=all_callbacks + list(callbacks))
         checkpoint = _save(manager, model)
     except KeyboardInterrupt:
@@ -219,6 +236,15 @@ def _strategy(strategy, batch_size):
         raise UsageError(f"the batch size {batch_size} does not divide over the strategy's "
                          f"{replicas} replicas; use a multiple of {replicas} (--batch-size)")
     return strategy
+
+
+def _check_frames(config, data_dir):
+    """UsageError unless the dataset's videos are long enough for a training window."""
+    available = dataset_frames(config.dataset, data_dir)
+    if config.num_train_frames > available:
+        raise UsageError(f"{config.dataset} videos have {available} frames, fewer than the "
+                         f"config's num_train_frames {config.num_train_frames}; expected at "
+                         f"most {available} (--set num_train_frames=N)")
 
 
 def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, strategy=None):
