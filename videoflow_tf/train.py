@@ -198,15 +198,16 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
         # A checkpoint of the starting point: a fresh run's initialised weights, so that a
         # run killed before its first periodic checkpoint resumes with them; after
         # skipping a damaged newest checkpoint, the one restored, saved again to become
-        # the manager's latest (the damaged one is overwritten or rotated out later).
+        # the manager's latest, so that the run's last save never takes the damaged one
+        # for its own step (it is overwritten or rotated out later).
         _save(manager, model)
         if step >= steps:
             print(f"{model_dir} is already trained to step {step} (asked: {steps}).")
             return TrainResult(model, step, None, manager.latest_checkpoint if chief else None,
                                None)
         if resumed:
-            print(f"Resuming {model_dir} at step {step} of {steps} from "
-                  f"{manager.latest_checkpoint}; skipping the {step} batches already used.")
+            print(f"Resuming {model_dir} at step {step} of {steps}; skipping the {step} "
+                  "batches already used.")
         else:
             print(f"No checkpoint in {model_dir}: starting fresh at step 0 of {steps}.")
         history = model.fit(train_data, epochs=math.ceil(steps / steps_per_epoch),
