@@ -170,7 +170,8 @@ def test_train_killed_three_times_ends_with_the_weights_of_an_uninterrupted_run(
     steps = 10
 
     def command(model_dir):
-        return [sys.executable, DETERMINISTIC_CLI] + train_args(
+        # -u: what a run printed before its SIGKILL reaches the log.
+        return [sys.executable, "-u", DETERMINISTIC_CLI] + train_args(
             model_dir, data_dir, steps, "--checkpoint-every-steps", "1")
 
     whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
