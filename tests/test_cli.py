@@ -7,6 +7,8 @@ for the run that is killed with SIGKILL and resumed.
 import glob
 import json
 import os
+import random
+import re
 import shutil
 import signal
 import subprocess
@@ -20,6 +22,7 @@ import pytest
 from PIL import Image
 
 import videoflow_tf as vf
+import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -64,6 +67,12 @@ def run(data_dir, tmp_path_factory):
     args[args.index("--sample-every") + 1] = "3"
     assert cli.main(args) == 0
     return str(model_dir)
+
+
+def progress_counts(out):
+    """(done, target) of every finished progress bar in stdout (--verbose 2 lines)."""
+    return [(int(done), int(target))
+            for done, target in re.findall(r"^\s*(\d+)/(\d+) - ", out, re.MULTILINE)]
 
 
 def copy_run(run, tmp_path):
@@ -160,7 +169,9 @@ def test_a_second_run_resumes_to_the_requested_total_with_the_data_continuing(
         run, data_dir, tmp_path, capsys):
     model_dir = copy_run(run, tmp_path)
     assert cli.main(train_args(model_dir, data_dir, 8)) == 0
-    assert "at step 6 of 8" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "at step 6 of 8" in out
+    assert progress_counts(out) == [(2, 2)] and "Steps 7-8 of 8" in out
     model, step = run_dir.load_model(model_dir)
     assert step == 8
 
@@ -173,27 +184,92 @@ def test_a_second_run_resumes_to_the_requested_total_with_the_data_continuing(
                                   np.stack(list(tfds.as_numpy(fresh.skip(8).take(2)))))
 
 
-def test_a_run_killed_mid_training_resumes_from_its_checkpoint(data_dir, tmp_path, capsys):
-    model_dir = tmp_path / "killed"
-    args = train_args(model_dir, data_dir, 30, "--checkpoint-every-steps", "2")
-    script = _console_script()
-    assert script, "the videoflow-tf console script is not installed"
-    process = subprocess.Popen([script] + args, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    checkpoints = os.path.join(model_dir, "checkpoints")
-    deadline = time.monotonic() + 120
-    while tf.train.latest_checkpoint(checkpoints) is None:
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    killed_at = run_dir.checkpoint_step(tf.train.latest_checkpoint(checkpoints))
-    assert 2 <= killed_at < 30
+DETERMINISTIC_CLI = os.path.join(os.path.dirname(__file__), "scripts",
+                                 "deterministic_videoflow_tf.py")
 
-    assert cli.main(args) == 0
-    assert f"at step {killed_at} of 30" in capsys.readouterr().out
-    _, step = run_dir.load_model(str(model_dir))
-    assert step == 30
+
+def _kill_when(command, log, condition, timeout=600):
+    """Runs `command` (stdout to the file `log`) and SIGKILLs it as soon as `condition()`
+    holds; fails if it ends first."""
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert process.poll() is None, f"ended before it could be killed: {log}"
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _checkpoint_files(model_dir):
+    folder = os.path.join(model_dir, "checkpoints")
+    return os.listdir(folder) if os.path.isdir(folder) else []
+
+
+def _latest_step(model_dir):
+    """The step of the run's latest whole checkpoint, -1 if it has none."""
+    latest = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+    return -1 if latest is None else run_dir.checkpoint_step(latest)
+
+
+def test_train_killed_three_times_ends_with_the_weights_of_an_uninterrupted_run(
+        data_dir, tmp_path):
+    """SIGKILL before the first checkpoint, while one is being written and after one; each
+    restart resumes from the last whole checkpoint and the weights end as a run's that
+    was never killed (op determinism on in both)."""
+    steps = 10
+
+    def command(model_dir):
+        # -u: what a run printed before its SIGKILL reaches the log.
+        return [sys.executable, "-u", DETERMINISTIC_CLI] + train_args(
+            model_dir, data_dir, steps, "--checkpoint-every-steps", "1")
+
+    whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
+    subprocess.run(command(whole), check=True, capture_output=True, timeout=600)
+    rng = random.Random(17)
+    logs = [str(tmp_path / f"attempt-{index}.txt") for index in range(4)]
+
+    # Before the first checkpoint: within TensorFlow's import, long before one.
+    started = time.monotonic()
+    delay = rng.uniform(0.2, 1.0)
+    _kill_when(command(killed), logs[0], lambda: time.monotonic() - started > delay)
+    assert _latest_step(killed) == -1
+
+    # While a checkpoint after the first is being written (TensorFlow writes it into
+    # ckpt-N_temp/, then moves it into place and deletes that folder).
+    first_whole = rng.randint(0, 3)
+    _kill_when(command(killed), logs[1],
+               lambda: _latest_step(killed) >= first_whole
+               and any("_temp" in name for name in _checkpoint_files(killed)))
+    mid_write = _latest_step(killed)
+    assert first_whole <= mid_write < steps
+    assert any("_temp" in name for name in _checkpoint_files(killed))  # left half-written
+
+    # After a checkpoint, between two.
+    after = min(mid_write + rng.randint(1, 3), steps - 1)
+    _kill_when(command(killed), logs[2],
+               lambda: _latest_step(killed) >= after
+               and not any("_temp" in name for name in _checkpoint_files(killed)))
+    last_whole = _latest_step(killed)
+    assert after <= last_whole < steps
+
+    with open(logs[3], "w") as out:
+        subprocess.run(command(killed), check=True, stdout=out, stderr=subprocess.STDOUT,
+                       timeout=600)
+    texts = [open(log).read() for log in logs]
+    assert "starting fresh at step 0" in texts[1]
+    assert f"at step {mid_write} of {steps}" in texts[2]
+    assert f"at step {last_whole} of {steps}" in texts[3]  # nothing lost
+    (model, step), (expected, expected_step) = (run_dir.load_model(killed),
+                                                run_dir.load_model(whole))
+    assert step == expected_step == steps
+    for weight, reference in zip(model.weights, expected.weights):
+        np.testing.assert_allclose(weight.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7,
+                                   err_msg=weight.path)
 
 
 def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_good_weights(
@@ -209,10 +285,12 @@ def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_good_weights(
                if w.dtype.startswith("float"))
 
 
-def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir, tmp_path):
+def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir, tmp_path,
+                                                                    capsys):
     out = tmp_path / "eval.json"
     assert cli.main(["evaluate", "--model-dir", run, "--out", str(out), "--batch-size", "3",
                      "--sample-videos", "5", "--seed", "7"]) == 0
+    assert "\x1b[" not in capsys.readouterr().out  # no colour codes but on a terminal
     results = json.loads(out.read_text())
     assert results["step"] == 6 and results["num_videos"] == SPLIT_SIZES["test"]
     model, _ = run_dir.load_model(run)
@@ -323,10 +401,12 @@ def test_sample_is_reproducible_with_a_seed(run, tmp_path):
     assert not np.array_equal(frames[0], frames[2])
 
 
-def test_order_scores_every_later_frame_right_after_the_context(run, data_dir, tmp_path):
+def test_order_scores_every_later_frame_right_after_the_context(run, data_dir, tmp_path,
+                                                                capsys):
     out = tmp_path / "order.json"
     assert cli.main(["order", "--model-dir", run, "--out", str(out), "--num-videos", "5",
                      "--batch-size", "2"]) == 0
+    assert "\x1b[" not in capsys.readouterr().out
     results = json.loads(out.read_text())
     assert results["frames"] == list(range(CONTEXT, 5)) and results["num_videos"] == 5
     model, _ = run_dir.load_model(run)
@@ -354,11 +434,12 @@ def test_interpolation_starts_and_ends_at_the_two_videos(run, data_dir, tmp_path
     np.testing.assert_array_equal(rows[-height:], expected[-height:])  # weight 1: video 5
 
 
-def test_temperature_sweep_reports_best_of_n_for_every_temperature(run, tmp_path):
+def test_temperature_sweep_reports_best_of_n_for_every_temperature(run, tmp_path, capsys):
     out = tmp_path / "sweep.json"
     assert cli.main(["temperature-sweep", "--model-dir", run, "--out", str(out),
                      "--temperatures", "0", "1", "--num-samples", "3", "--num-videos", "4",
                      "--batch-size", "5"]) == 0
+    assert "\x1b[" not in capsys.readouterr().out
     results = json.loads(out.read_text())
     assert results["temperatures"] == [0.0, 1.0] and results["num_samples"] == 3
     assert all(0 < psnr <= MAX_PSNR for psnr in results["psnr"])
@@ -407,6 +488,12 @@ def test_frame_scores_are_psnr_and_ssim_averaged_over_frames():
     (["sample", "--model", "{tmp}/missing", "--out", "{tmp}/s.gif"], "does not exist"),
     (["sample", "--model", "{tmp}", "--out", "{tmp}/s.gif"],
      "is neither a training run folder"),
+    (["sample", "--model", "{tmp}/file", "--out", "{tmp}/s.gif"],
+     "model '{tmp}/file' is a file, not a folder"),
+    (["evaluate", "--model-dir", "{tmp}/file"], "model directory '{tmp}/file' is a file"),
+    (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--dataset",
+      "stochastic_shapes/purple"], "unknown builder config 'purple' of stochastic_shapes; "
+     "expected one of ['gray', 'black']"),
     (["sample", "--out", "{tmp}/samples.txt"], "must end with .gif"),
     (["sample", "--out", "{tmp}/missing/samples.gif"], "folder '{tmp}/missing' does not exist"),
     (["sample", "--out", "{tmp}/s.gif", "--temperature", "-1"],
@@ -432,6 +519,81 @@ def test_resuming_with_another_config_is_refused(run, data_dir, tmp_path, capsys
     assert cli.main(train_args(model_dir, data_dir, 9, "--data-seed", "1")) == 2
     assert "data_seed: 0 in the run, 1 now" in capsys.readouterr().err
     assert run_dir.read_config(model_dir) == TINY  # untouched
+
+
+def test_a_failed_start_writes_nothing_and_a_fresh_run_checkpoints_its_start(
+        data_dir, tmp_path, capsys):
+    model_dir = tmp_path / "fresh"
+    for extra, message in [
+            (["--dataset", "stochastic_shapes/purple"], "unknown builder config 'purple'"),
+            (["--set", "num_train_frames=6"], "stochastic_shapes videos have 5 frames, fewer "
+             "than the config's num_train_frames 6")]:
+        assert cli.main(train_args(model_dir, data_dir, 4, *extra)) == 2
+        error = capsys.readouterr().err
+        assert len(error.strip().splitlines()) == 1 and message in error
+        assert not model_dir.exists()
+
+    # The corrected command: a checkpoint of the initialised model before the first step,
+    # and a progress line per epoch counting the steps it ran (3, then 1).
+    at_start = []
+    record = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: at_start.extend(
+        run_dir.checkpoint_step(path) for path in tf.train.get_checkpoint_state(
+            str(model_dir / "checkpoints")).all_model_checkpoint_paths))
+    result = train_lib.train(TINY, None, str(model_dir), 4, data_dir=data_dir,
+                             steps_per_epoch=3, sample_every=0, verbose=2, callbacks=[record])
+    assert at_start == [0] and result.step == 4
+    out = capsys.readouterr().out
+    assert f"No checkpoint in {model_dir}: starting fresh at step 0 of 4." in out
+    assert progress_counts(out) == [(3, 3), (1, 1)]
+    assert "Steps 1-3 of 4" in out and "Steps 4-4 of 4" in out
+
+
+def _damage(prefix, how):
+    """Truncates or deletes checkpoint `prefix`'s .data or .index file."""
+    action, kind = how.split()
+    path = glob.glob(f"{prefix}.{kind}*")[0]
+    if action == "delete":
+        os.remove(path)
+    else:
+        with open(path, "r+b") as file:
+            file.truncate(os.path.getsize(path) // 2)
+
+
+@pytest.mark.parametrize("how", ["truncate data", "truncate index", "delete data",
+                                 "delete index"])
+def test_a_damaged_newest_checkpoint_is_skipped_saying_which_and_why(run, tmp_path, capsys,
+                                                                     how):
+    model_dir = copy_run(run, tmp_path)
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    _damage(os.path.join(checkpoints, "ckpt-6"), how)
+    _, step = run_dir.load_model(model_dir)
+    assert step == 3
+    error = capsys.readouterr().err
+    assert error.startswith(f"videoflow-tf: skipping a checkpoint: checkpoint "
+                            f"{checkpoints}/ckpt-6 does not read (")
+    assert error.strip().endswith(f"; using {checkpoints}/ckpt-3")
+    assert len(error.strip().splitlines()) == 1
+
+
+def test_train_resumes_past_a_truncated_newest_checkpoint_and_none_reading_is_one_line(
+        run, data_dir, tmp_path, capsys):
+    model_dir = copy_run(run, tmp_path)
+    checkpoints = os.path.join(model_dir, "checkpoints")
+    _damage(os.path.join(checkpoints, "ckpt-6"), "truncate data")
+    assert cli.main(train_args(model_dir, data_dir, 7)) == 0
+    captured = capsys.readouterr()
+    assert "skipping a checkpoint: checkpoint" in captured.err
+    assert "Resuming" in captured.out and "at step 3 of 7" in captured.out
+    assert run_dir.load_model(model_dir)[1] == 7
+    assert "skipping" not in capsys.readouterr().err  # the newest reads again
+
+    for index in glob.glob(os.path.join(checkpoints, "ckpt-*.index")):
+        _damage(index[:-len(".index")], "truncate index")
+    assert cli.main(["evaluate", "--model-dir", model_dir]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1
+    assert error.startswith(f"videoflow-tf evaluate: error: checkpoint {checkpoints}/ckpt-7 "
+                            "does not read (")
 
 
 def test_resuming_may_change_the_sampling_temperature(run, data_dir, tmp_path, capsys):

@@ -404,6 +404,16 @@ def test_rest_response_of_the_saved_model_decodes_to_a_gif(model, exports, tmp_p
     assert f"video 0: {float(scores['bits_per_pixel'][0]):.4f} bits per pixel" \
         in capsys.readouterr().out
 
+    # Each request with the other signature's answer.
+    for request_file, response_file, other in [("request.json", "scores.json", "log_prob"),
+                                               ("log_prob.json", "response.json", "frames")]:
+        assert rest_client.main(["response", "--request", str(tmp_path / request_file),
+                                 "--response", str(tmp_path / response_file), "--out",
+                                 str(tmp_path / "x.gif")]) == 2
+        error = capsys.readouterr().err
+        assert len(error.strip().splitlines()) == 1 and other in error
+        assert "is it the answer to another request?" in error
+
     (tmp_path / "error.json").write_text(json.dumps({"error": "temperature must be ..."}))
     assert rest_client.main(["response", "--request", str(tmp_path / "request.json"),
                              "--response", str(tmp_path / "error.json"), "--out",

@@ -247,6 +247,8 @@ def test_interpolation_runs_from_one_video_to_the_other(model):
     (lambda m: m.sample(noise_videos(frames=1), 2), "frames >= 2"),
     (lambda m: m.sample(noise_videos(frames=2), 2, temperature=-1.0), "temperature"),
     (lambda m: m.sample(noise_videos(frames=2), 0), "num_frames"),
+    (lambda m: m.sample(noise_videos(frames=2), 2, seed=1.5), "seed must be an int"),
+    (lambda m: m.log_prob(noise_videos(), seed=1.5), "seed must be an int"),
     (lambda m: m.decode([tf.zeros([1, 1, 4, 4, 6])]), "2 float32 tensors"),
     (lambda m: m.interpolate(noise_videos(2), noise_videos(3), 3), "same batch size"),
     (lambda m: m.interpolate(noise_videos(2), noise_videos(2), 1), "num_steps"),

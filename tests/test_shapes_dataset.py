@@ -1,5 +1,6 @@
 """stochastic_shapes: geometry and motion of the rendered videos, labels, configs, reproducibility."""
 import hashlib
+import re
 from unittest import mock
 
 import numpy as np
@@ -148,3 +149,14 @@ def test_rendering_is_pinned_across_machines():
 
 
 PINNED_DIGEST = "5066fb9c33827b2312dbee8d752329bbc87c492ccee3a5b8dfbeceed33b0849c"
+
+
+def test_preparing_shows_how_many_videos_of_each_split_are_done(tmp_path, capsys):
+    with mock.patch.object(shapes.Builder, "SPLIT_SIZES", {"train": 3, "test": 2}):
+        tfds.builder("stochastic_shapes", data_dir=str(tmp_path)).download_and_prepare()
+        info = tfds.builder("stochastic_shapes", data_dir=str(tmp_path)).info
+    # TFDS's tqdm bars (on stderr): "Generating train examples...: ... 0/3 [00:00<?, ...".
+    err = capsys.readouterr().err
+    assert re.search(r"Generating train examples\.\.\.:.* \d/3 ", err), err
+    assert re.search(r"Generating test examples\.\.\.:.* \d/2 ", err), err
+    assert info.splits["train"].num_examples == 3 and info.splits["train"].num_bytes > 0

@@ -1,10 +1,55 @@
-"""Keras callbacks for training VideoFlow, and TensorBoard record writers."""
+"""Keras callbacks for training VideoFlow, the progress bars of the commands, and
+TensorBoard record writers."""
 import math
+import sys
 import time
 
 import keras
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
+
+
+def terminal_verbosity():
+    """Keras' verbose for a progress bar on stdout: 1 (a live bar) on a terminal, else 2
+    (one plain line when done): Keras draws its live bar with colour codes and
+    backspaces whatever stdout is, which fill pipes and log files with them."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+def progress_bar(target, unit_name):
+    """A keras.utils.Progbar of `target` units at `terminal_verbosity`."""
+    return keras.utils.Progbar(target, verbose=terminal_verbosity(), unit_name=unit_name)
+
+
+class StepProgress(keras.callbacks.Callback):
+    """A progress bar per epoch (verbose 1; verbose 2: one line when it ends), headed by the
+    global steps it covers and counting the steps it will actually run.
+
+    Training stops at step `total_steps` (StopAtStep), whatever fit's `steps_per_epoch`,
+    and a resumed run starts mid-way: an epoch may run fewer steps than Keras' own bar
+    counts to (it counted to 500 for --steps 50, then jumped to the end).
+    """
+
+    def __init__(self, total_steps, steps_per_epoch, verbose=1):
+        super().__init__()
+        self.total_steps, self.steps_per_epoch, self.verbose = (total_steps, steps_per_epoch,
+                                                                verbose)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        first = int(self.model.optimizer.iterations.numpy())
+        count = min(self.steps_per_epoch, self.total_steps - first)
+        print(f"Steps {first + 1}-{first + count} of {self.total_steps}")
+        # Every metric in the logs is already a running mean: shown as it is.
+        self._bar = keras.utils.Progbar(count, verbose=self.verbose, unit_name="step",
+                                        stateless_metrics=set())
+        self._done = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._done = batch + 1
+        self._bar.update(self._done, list((logs or {}).items()), finalize=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._bar.update(self._done, list((logs or {}).items()), finalize=True)
 
 
 class StopOnNonFiniteLoss(keras.callbacks.Callback):

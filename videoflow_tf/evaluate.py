@@ -15,11 +15,11 @@ Writes a JSON file.
 import json
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from videoflow_tf import model_dir as run_dir
+from videoflow_tf.callbacks import progress_bar
 from videoflow_tf.monitor import SampleQuality
 from videoflow_tf.usage import non_negative, output_file, positive
 from videoflow_tf.videos import dataset_frames, evaluation_dataset, load_videos
@@ -119,7 +119,7 @@ def bits_per_pixel(model, split, batch_size, data_dir=None, seed=0):
         return model.bits_per_pixel(videos, seed=seed, per_frame=True)
 
     cardinality = int(dataset.cardinality())
-    progress = keras.utils.Progbar(cardinality if cardinality >= 0 else None, unit_name="batch")
+    progress = progress_bar(cardinality if cardinality >= 0 else None, unit_name="batch")
     total, count = np.zeros(config.num_target_frames), 0
     for index, videos in enumerate(dataset):
         bpp = per_frame(videos).numpy()

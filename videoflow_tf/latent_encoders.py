@@ -80,7 +80,12 @@ class CausalConv3D(keras.layers.Layer):
         if taps < self.taps:
             kernel = kernel[..., :taps * self.filters]
         merged = tf.reshape(x, [-1] + x.shape[2:].as_list())
-        per_tap = tf.nn.conv2d(merged, kernel, 1, "SAME", dilations=self.conv.dilation_rate)
+        # tf.nn.convolution, as Keras' Conv2D: it computes a dilated conv as an undilated
+        # one between space_to_batch and batch_to_space. tf.nn.conv2d(dilations=) runs a
+        # dilated kernel whose input gradient TensorFlow's own CPU kernels lack (only
+        # oneDNN's, on the CPUs where TensorFlow turns them on, have it).
+        per_tap = tf.nn.convolution(merged, kernel, padding="SAME",
+                                    dilations=self.conv.dilation_rate)
         per_tap = tf.reshape(per_tap, [-1, frames] + per_tap.shape[1:].as_list())
         per_tap = tf.split(per_tap, taps, axis=-1) if taps > 1 else [per_tap]
         y = per_tap[0] + self.bias if self.use_bias else per_tap[0]

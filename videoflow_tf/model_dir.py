@@ -14,6 +14,7 @@ seconds training has used (`cpu_seconds`; 0 when restored from a checkpoint with
 """
 import json
 import os
+import sys
 
 import tensorflow as tf
 
@@ -54,12 +55,11 @@ def checkpoint_step(path):
     return int(path.rsplit("-", 1)[1])
 
 
-def start_run(model_dir, config, settings):
-    """Creates `model_dir` with the run's config and settings, or checks that an existing
-    run used the same config and FIXED_SETTINGS (else UsageError naming the differences).
-    Only SAMPLING_FIELDS may differ: the run's config.json then takes the new values."""
-    config_path = os.path.join(model_dir, CONFIG_FILE)
-    if os.path.exists(config_path):
+def check_run(model_dir, config, settings):
+    """Checks, writing nothing, that a run of `config` and `settings` can start or resume
+    in `model_dir`: UsageError if it holds a run of another config or FIXED_SETTINGS
+    (naming the differences; only SAMPLING_FIELDS may differ) or cannot be written."""
+    if os.path.exists(os.path.join(model_dir, CONFIG_FILE)):
         stored = read_config(model_dir)
         stored_settings = read_settings(model_dir)
         differences = [f"{name}: {value!r} in the run, {getattr(config, name)!r} now"
@@ -72,13 +72,31 @@ def start_run(model_dir, config, settings):
             raise UsageError(f"{model_dir} holds a run with another configuration ("
                              f"{'; '.join(differences)}); resume it with the same settings "
                              "or train in a new --model-dir")
-        if config != stored:
-            _write_text(config_path, config.to_json())
-        _write_json(os.path.join(model_dir, TRAINING_FILE), {**stored_settings, **settings})
-        return
+    # The folder, or the nearest one above it that exists, must be a writable folder.
+    existing = os.path.abspath(model_dir)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"cannot write the model directory {model_dir!r}: {existing!r} is "
+                         "a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write the model directory {model_dir!r}: no permission to "
+                         f"write in {existing!r}")
+
+
+def start_run(model_dir, config, settings):
+    """Creates `model_dir` with the run's config and settings, or updates an existing
+    run's, after `check_run`. A changed SAMPLING_FIELDS value replaces the run's."""
+    check_run(model_dir, config, settings)
+    config_path = os.path.join(model_dir, CONFIG_FILE)
     try:
-        os.makedirs(model_dir, exist_ok=True)
-        _write_text(config_path, config.to_json())
+        if os.path.exists(config_path):
+            if config != read_config(model_dir):
+                _write_text(config_path, config.to_json())
+            settings = {**read_settings(model_dir), **settings}
+        else:
+            os.makedirs(model_dir, exist_ok=True)
+            _write_text(config_path, config.to_json())
         _write_json(os.path.join(model_dir, TRAINING_FILE), settings)
     except OSError as error:
         raise UsageError(f"cannot write the model directory {model_dir!r}: "
@@ -88,7 +106,8 @@ def start_run(model_dir, config, settings):
 def read_config(model_dir):
     """The VideoFlowConfig of the run in `model_dir` (UsageError if there is none)."""
     if not os.path.isdir(model_dir):
-        raise UsageError(f"model directory {model_dir!r} does not exist")
+        problem = "is a file, not a folder" if os.path.exists(model_dir) else "does not exist"
+        raise UsageError(f"model directory {model_dir!r} {problem}")
     path = os.path.join(model_dir, CONFIG_FILE)
     if not os.path.isfile(path):
         raise UsageError(f"{model_dir!r} is not a training model directory: it has no "
@@ -110,15 +129,56 @@ def read_settings(model_dir):
 
 
 def load_model(model_dir):
-    """(model, step): the VideoFlow of `model_dir` with its latest checkpoint's weights."""
+    """(model, step): the VideoFlow of `model_dir` with the weights of its newest checkpoint
+    that reads (see `restore_latest`)."""
     config = read_config(model_dir)
-    latest = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
-    if latest is None:
+    model = VideoFlow(config)
+    path = restore_latest(model_dir, make_checkpoint(model), model, partial=True)
+    if path is None:
         raise UsageError(f"{model_dir!r} has no checkpoint yet (in "
                          f"{os.path.join(model_dir, CHECKPOINT_DIR)})")
-    model = VideoFlow(config)
-    restore(make_checkpoint(model), latest, model, partial=True)
-    return model, checkpoint_step(latest)
+    return model, checkpoint_step(path)
+
+
+class UnreadableCheckpoint(UsageError):
+    """A checkpoint whose files are missing, truncated or otherwise damaged."""
+
+    def __init__(self, path, reason):
+        super().__init__(f"checkpoint {path} does not read ({reason})")
+        self.path, self.reason = path, reason
+
+
+def restore_latest(model_dir, checkpoint, model, partial=False):
+    """Restores `checkpoint` (of `model`) from the newest checkpoint of `model_dir` that
+    reads and returns its path; None if the run has none.
+
+    A newer checkpoint that does not read (a file deleted, truncated or damaged, say by a
+    full disk) is skipped with a line on stderr saying which and why: the older ones the
+    CheckpointManager kept are whole, and losing the steps since one of them beats losing
+    the run. UnreadableCheckpoint (a UsageError) naming the newest if none reads;
+    UsageError if one reads but does not fit the model (see `restore`).
+    """
+    state = tf.train.get_checkpoint_state(os.path.join(model_dir, CHECKPOINT_DIR))
+    newest_first = list(reversed(state.all_model_checkpoint_paths)) if state else []
+    skipped = []
+    for path in newest_first:
+        try:
+            restore(checkpoint, path, model, partial)
+        except UnreadableCheckpoint as error:
+            skipped.append(error)
+            continue
+        for error in skipped:
+            print(f"videoflow-tf: skipping a checkpoint: {error}; using {path}",
+                  file=sys.stderr)
+        return path
+    if skipped:
+        newest, older = skipped[0], len(skipped) - 1
+        raise UnreadableCheckpoint(newest.path, f"{newest.reason}"
+                                   f"{f'; nor do the {older} older ones' if older else ''}; "
+                                   "restore the files, or move "
+                                   f"{os.path.join(model_dir, CHECKPOINT_DIR)!r} away to "
+                                   "train from the start")
+    return None
 
 
 def copy_weights(model, source):
@@ -155,24 +215,37 @@ def copy_weights(model, source):
 
 
 def restore(checkpoint, path, model, partial=False):
-    """Restores `checkpoint` (of `model`) from `path`; UsageError if they do not match (a
-    checkpoint written by another version of the model code, say). With `partial`,
-    objects the checkpoint has beyond `checkpoint`'s (the optimizer) are ignored."""
-    saved = [name for name, _ in tf.train.list_variables(path) if name.startswith("weights/")]
-    problem = None
-    if len(saved) != len(model.weights):
-        problem = f"it has {len(saved)} weights, the model {len(model.weights)}"
-    else:
-        try:
-            status = checkpoint.restore(path)
-            if partial:
-                status.expect_partial()
-            status.assert_existing_objects_matched()
-        except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
-            problem = str(error).strip().splitlines()[-1]
+    """Restores `checkpoint` (of `model`) from `path`. UnreadableCheckpoint if its files
+    are missing or damaged; UsageError if it does not match the model (a checkpoint
+    written by another version of the model code, say). With `partial`, objects the
+    checkpoint has beyond `checkpoint`'s (the optimizer) are ignored."""
+    try:
+        saved = [name for name, _ in tf.train.list_variables(path)
+                 if name.startswith("weights/")]
+        problem = None
+        if len(saved) != len(model.weights):
+            problem = f"it has {len(saved)} weights, the model {len(model.weights)}"
+        else:
+            try:
+                status = checkpoint.restore(path)
+                if partial:
+                    status.expect_partial()
+                status.assert_existing_objects_matched()
+            except (AssertionError, ValueError, tf.errors.InvalidArgumentError) as error:
+                problem = str(error).strip().splitlines()[-1]
+    except (tf.errors.OpError, IndexError) as error:
+        # What TensorFlow's readers raise for a missing, truncated or garbled .index or
+        # .data file: mostly a bare OpError, an IndexError ("Read less bytes than
+        # requested") for a short .data file.
+        raise UnreadableCheckpoint(path, _first_line(error)) from None
     if problem:
         raise UsageError(f"checkpoint {path} does not fit the model of its config.json "
                          f"({problem}); was it written by another version of videoflow-tf?")
+
+
+def _first_line(error):
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _write_json(path, values):

@@ -9,11 +9,11 @@ Writes a JSON file and a PNG plot next to it (same name, .png).
 import json
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from videoflow_tf import model_dir as run_dir, visualize
+from videoflow_tf.callbacks import progress_bar
 from videoflow_tf.usage import output_file, positive
 from videoflow_tf.videos import dataset_frames, load_videos
 
@@ -72,7 +72,7 @@ def out_of_order_bpp(model, videos, batch_size, seed=0):
 
     frames = list(range(context, videos.shape[1]))
     starts = range(0, len(videos), batch_size)
-    progress = keras.utils.Progbar(len(frames) * len(starts), unit_name="batch")
+    progress = progress_bar(len(frames) * len(starts), unit_name="batch")
     means, stds = [], []
     for frame in frames:
         values = []

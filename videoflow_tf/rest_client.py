@@ -99,11 +99,17 @@ def decode_response(body, request):
         raise UsageError("not a columnar :predict answer: it has no 'outputs' (send "
                          "the request with 'inputs', not 'instances')")
     outputs = body["outputs"]
-    if request["signature_name"] == SAMPLE_SIGNATURE:
-        # TF Serving leaves out the name of a signature's only output.
-        frames = outputs["frames"] if isinstance(outputs, dict) else outputs
-        return {"frames": np.asarray(frames, np.uint8)}
-    return {name: np.asarray(value, np.float64) for name, value in outputs.items()}
+    signature = request["signature_name"]
+    # TF Serving leaves out the name of a signature's only output: serving_default's frames.
+    named = outputs if isinstance(outputs, dict) else {"frames": outputs}
+    expected = ["frames"] if signature == SAMPLE_SIGNATURE else ["bits_per_pixel", "log_prob"]
+    missing = [name for name in expected if name not in named]
+    if missing:
+        raise UsageError(f"the answer has outputs {sorted(named)}, not the {expected} of a "
+                         f"{signature} answer: is it the answer to another request?")
+    if signature == SAMPLE_SIGNATURE:
+        return {"frames": np.asarray(named["frames"], np.uint8)}
+    return {name: np.asarray(value, np.float64) for name, value in named.items()}
 
 
 def response_gif(path, request, outputs, frame_ms=300):

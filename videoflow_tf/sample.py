@@ -97,8 +97,9 @@ def run(args):
 def open_model(path):
     """A sampler for a training run folder or a SavedModel (base folder or version)."""
     if not os.path.isdir(path):
-        raise UsageError(f"model {path!r} does not exist (expected a training run folder "
-                         "or an exported SavedModel)")
+        problem = "is a file, not a folder" if os.path.exists(path) else "does not exist"
+        raise UsageError(f"model {path!r} {problem} (expected a training run folder or an "
+                         "exported SavedModel)")
     if os.path.isfile(os.path.join(path, run_dir.CONFIG_FILE)):
         return RunSampler(path)
     version = saved_model_version(path)

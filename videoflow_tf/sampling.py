@@ -150,6 +150,8 @@ def seed_tensor(seed):
     if seed is None:
         return tf.random.uniform([2], maxval=2 ** 31 - 1, dtype=tf.int32)
     seed = tf.convert_to_tensor(seed)
+    if not seed.dtype.is_integer:  # a cast would turn 1.5 into the seed 1 without a word
+        raise ValueError(f"seed must be an int or a pair of ints; got {seed.dtype.name}")
     if seed.shape.rank == 0:
         seed = tf.stack([seed, 0])
     return tf.cast(seed, tf.int32)

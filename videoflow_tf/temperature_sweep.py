@@ -12,11 +12,11 @@ file and a PNG plot next to it (same name, .png).
 import json
 import os
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from videoflow_tf import model_dir as run_dir, visualize
+from videoflow_tf.callbacks import progress_bar
 from videoflow_tf.usage import non_negative, output_file, positive
 from videoflow_tf.videos import load_videos
 
@@ -96,7 +96,7 @@ def best_of_n(model, videos, temperatures, num_samples, batch_size, seed=0):
     num_frames = videos.shape[1] - context
     rows = np.repeat(np.arange(len(videos)), num_samples)  # video v, sample n: v * N + n
     starts = range(0, len(rows), batch_size)
-    progress = keras.utils.Progbar(len(temperatures) * len(starts), unit_name="batch")
+    progress = progress_bar(len(temperatures) * len(starts), unit_name="batch")
     psnrs, ssims = [], []
     for index, temperature in enumerate(temperatures):
         psnr, ssim = [], []

@@ -3,9 +3,11 @@ resume after a crash or a kill from the last checkpoint.
 
 From Python: `vf.train.train(config, dataset, model_dir, steps, ...)`.
 
-Resuming. A checkpoint (tf.train.CheckpointManager, every `checkpoint_every` seconds and/or
-`checkpoint_every_steps` steps, and at the end) holds the weights and the optimizer, so the
-step count `optimizer.iterations` and with it the learning-rate schedule continue. The data
+Resuming. A checkpoint (tf.train.CheckpointManager: of the initialised model, then every
+`checkpoint_every` seconds and/or `checkpoint_every_steps` steps, and at the end) holds the
+weights and the optimizer, so the step count `optimizer.iterations` and with it the
+learning-rate schedule continue. A run resumes from its newest checkpoint that reads: a
+newer one whose files are missing or damaged is skipped, saying which and why. The data
 order continues too: the training pipeline is a deterministic function of `data_seed`, and a
 resumed run rebuilds it and skips the batches the restored step had consumed (one per step).
 Skipping replays the input pipeline without running the model (about 300 shapes_cpu batches
@@ -41,7 +43,8 @@ import numpy as np
 import tensorflow as tf
 
 from videoflow_tf import data, distribute, model_dir as run_dir, visualize
-from videoflow_tf.callbacks import CpuTime, StopOnNonFiniteLoss, write_images, write_scalar
+from videoflow_tf.callbacks import (CpuTime, StepProgress, StopOnNonFiniteLoss,
+                                    terminal_verbosity, write_images, write_scalar)
 from videoflow_tf.config import CONFIG_NAMES
 from videoflow_tf.model import VideoFlow
 from videoflow_tf.monitor import MonitorSamples
@@ -185,24 +188,28 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
     strategy = _strategy(strategy, config.batch_size)
     chief = distribute.is_chief(strategy)
     data_dir = os.path.abspath(data_dir) if data_dir else None
+    settings = {"data_seed": data_seed, "data_dir": data_dir}
+    # Everything is checked and read (the run, its checkpoint, the data) before the run's
+    # folder is written, so that a start that fails leaves it as it was.
     if chief:
-        settings = {"data_seed": data_seed, "data_dir": data_dir}
         if init_from is not None:
             settings["init_from"] = os.path.abspath(init_from)
-        run_dir.start_run(model_dir, config, settings)
+        run_dir.check_run(model_dir, config, settings)
+    _check_frames(config, data_dir)
     model, manager, train_data, step = setup_training(config, model_dir, data_dir, data_seed,
                                                       keep_checkpoints, strategy, init_from)
     cpu_seconds = manager.checkpoint.cpu_seconds
-    if max_cpu_seconds is not None and float(cpu_seconds.numpy()) >= max_cpu_seconds:
-        print(f"{model_dir} has already used {float(cpu_seconds.numpy()):.0f} of its "
-              f"{max_cpu_seconds:.0f} CPU seconds (step {step}).")
-        return TrainResult(model, step, None, manager.latest_checkpoint, None)
-    if step >= steps:
-        print(f"{model_dir} is already trained to step {step} (asked: {steps}).")
-        return TrainResult(model, step, None, manager.latest_checkpoint, None)
-    if step:
-        print(f"Resuming {model_dir} at step {step} of {steps} from "
-              f"{manager.latest_checkpoint}; skipping the {step} batches already used.")
+    contexts = None
+    if chief and sample_every:
+        contexts = load_videos(config, "test", NUM_SUMMARY_VIDEOS, data_dir)[
+            :, :config.num_context_frames]
+    monitor = None
+    if chief and monitor_every:
+        monitor = _sample_monitor(config, model_dir, data_dir, monitor_every, monitor_videos,
+                                  monitor_seeds, cpu_seconds)
+    if chief:
+        run_dir.start_run(model_dir, config, settings)
+    resumed = manager.latest_checkpoint is not None
 
     scratch = None
     if not chief:  # it checkpoints too (as tf.distribute asks), where nobody reads
@@ -212,21 +219,38 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
     all_callbacks = [stop_on_nan, StopAtStep(steps), CpuTime(cpu_seconds, max_cpu_seconds),
                      PeriodicCheckpoint(manager, checkpoint_every, checkpoint_every_steps)]
     if chief and (summary_every or sample_every):
-        contexts = None
-        if sample_every:
-            contexts = load_videos(config, "test", NUM_SUMMARY_VIDEOS, data_dir)[
-                :, :config.num_context_frames]
         all_callbacks.append(TrainingSummaries(
             os.path.join(model_dir, run_dir.LOG_DIR), summary_every, sample_every, contexts))
-    if chief and monitor_every:
-        all_callbacks.append(_sample_monitor(config, model_dir, data_dir, monitor_every,
-                                             monitor_videos, monitor_seeds, cpu_seconds))
+    if monitor is not None:
+        all_callbacks.append(monitor)
     if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
+        verbose = terminal_verbosity()
+    if verbose:
+        all_callbacks.append(StepProgress(steps, steps_per_epoch, verbose))
     try:
+        # A checkpoint of the starting point: a fresh run's initialised weights, so that a
+        # run killed before its first periodic checkpoint resumes with them; after
+        # skipping a damaged newest checkpoint, the one restored, saved again to become
+        # the manager's latest, so that the run's last save never takes the damaged one
+        # for its own step (it is overwritten or rotated out later).
+        _save(manager, model)
+        used = float(cpu_seconds.numpy())
+        if step >= steps or (max_cpu_seconds is not None and used >= max_cpu_seconds):
+            print(f"{model_dir} is already trained to step {step} (asked: {steps}), with "
+                  f"{used:.0f} CPU seconds (budget: {max_cpu_seconds or 'none'}).")
+            return TrainResult(model, step, None, manager.latest_checkpoint if chief else None,
+                               None)
+        if resumed:
+            print(f"Resuming {model_dir} at step {step} of {steps}; skipping the {step} "
+                  "batches already used.")
+        elif init_from is None:
+            print(f"No checkpoint in {model_dir}: starting fresh at step 0 of {steps}.")
+        else:
+            print(f"No checkpoint in {model_dir}: starting at step 0 of {steps} from the "
+                  f"weights of {init_from}.")
         history = model.fit(train_data, epochs=math.ceil(steps / steps_per_epoch),
                             initial_epoch=step // steps_per_epoch,
-                            steps_per_epoch=steps_per_epoch, verbose=verbose,
+                            steps_per_epoch=steps_per_epoch, verbose=0,
                             callbacks=all_callbacks + list(callbacks))
         checkpoint = _save(manager, model)
     except KeyboardInterrupt:
@@ -268,12 +292,22 @@ def _strategy(strategy, batch_size):
     return strategy
 
 
+def _check_frames(config, data_dir):
+    """UsageError unless the dataset's videos are long enough for a training window."""
+    available = dataset_frames(config.dataset, data_dir)
+    if config.num_train_frames > available:
+        raise UsageError(f"{config.dataset} videos have {available} frames, fewer than the "
+                         f"config's num_train_frames {config.num_train_frames}; expected at "
+                         f"most {available} (--set num_train_frames=N)")
+
+
 def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, strategy=None,
                    init_from=None):
     """(model, checkpoint manager, training dataset, step): the model and its optimizer
-    (made in `strategy`'s scope; None: the default strategy), restored from the latest
-    checkpoint of `model_dir` if any (the same step on every worker, else UsageError), else
-    given the weights of `init_from` (see `model_dir.copy_weights`) if given, else
+    (made in `strategy`'s scope; None: the default strategy), restored from the newest
+    checkpoint of `model_dir` that reads, if any (the same step on every worker, else
+    UsageError), else given the weights of `init_from` (see `model_dir.copy_weights`) if
+    given, else
     initialised from the first training videos, and the training batches continuing after
     the `step` batches that the restored run had used (a distributed dataset under a
     strategy other than the default)."""
@@ -284,12 +318,10 @@ def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, str
         model.optimizer.build(model.trainable_variables)
     manager = run_dir.checkpoint_manager(
         model_dir, run_dir.make_checkpoint(model, model.optimizer), keep_checkpoints)
-    step = 0
-    if manager.latest_checkpoint:
-        run_dir.restore(manager.checkpoint, manager.latest_checkpoint, model)
-        step = int(model.optimizer.iterations.numpy())
-    elif init_from is not None:
-        print(f"Starting from the weights of {run_dir.copy_weights(model, init_from)}")
+    run_dir.restore_latest(model_dir, manager.checkpoint, model)
+    step = int(model.optimizer.iterations.numpy())
+    if manager.latest_checkpoint is None and init_from is not None:
+        run_dir.copy_weights(model, init_from)
     if not distribute.same_on_all_workers(strategy, step):
         raise UsageError(f"the workers restored different steps from {model_dir} (this one "
                          f"step {step}); every worker must read the same --model-dir, on "

@@ -8,6 +8,8 @@ import math
 import os
 import typing
 
+import tensorflow_datasets as tfds
+
 from videoflow_tf.config import CONFIG_NAMES, VideoFlowConfig, get_config
 from videoflow_tf.data import DATASETS
 
@@ -66,10 +68,19 @@ def _parse_value(name, kind, value):
 
 
 def check_dataset(name):
-    """`name` if it is one of the datasets (optionally with a builder config), else UsageError."""
-    if name.split("/")[0] not in DATASETS:
+    """`name` if it is one of the datasets, optionally with one of its builder configs
+    ('stochastic_shapes/black'), else UsageError."""
+    base, slash, variant = name.partition("/")
+    if base not in DATASETS:
         raise UsageError(f"unknown dataset {name!r}; expected one of {list(DATASETS)} "
                          "(optionally with a builder config, e.g. 'stochastic_shapes/black')")
+    if slash:
+        variants = list(tfds.builder_cls(base).builder_configs)
+        if variant not in variants:
+            expected = (f"one of {variants}" if variants
+                        else f"none: {base} has no builder configs")
+            raise UsageError(f"unknown builder config {variant!r} of {base}; expected "
+                             f"{expected}")
     return name
 
 

@@ -75,6 +75,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             }),
             homepage="https://arxiv.org/abs/1903.01434",
             citation=_CITATION,
+            # The videos each split will have, known before they are made: TFDS's progress
+            # bar then shows how far preparing has got (else only a count that goes up).
+            # TFDS replaces these with what it wrote once the splits are done.
+            split_dict=tfds.core.SplitDict([
+                tfds.core.SplitInfo(name=split, shard_lengths=[size], num_bytes=0)
+                for split, size in self.SPLIT_SIZES.items()]),
         )
 
     def _split_generators(self, dl_manager):
