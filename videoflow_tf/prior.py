@@ -108,9 +108,6 @@ class LevelPrior(keras.layers.Layer):
             self.component_offsets = self.add_weight(
                 shape=(self.components,) + self.latent_shape, initializer="zeros",
                 name="component_offsets")
-            self.offsets_initialized = self.add_weight(
-                shape=(), dtype="bool", initializer="zeros", trainable=False,
-                name="offsets_initialized")
         self.encoder.build()
 
     def _unconditional_params(self, x1, batch_size):
@@ -141,14 +138,14 @@ class LevelPrior(keras.layers.Layer):
     def initialize_components(self, history, x1, z):
         """Data-dependent init of the mixture's offsets (eager, once): the residuals
         z - mu of M of the given frames, chosen far apart. history, x1, z: the
-        conditional frames of the initialisation batch, as `conditional` takes them."""
-        if self.components == 1 or bool(self.offsets_initialized.numpy()):
+        conditional frames of the initialisation batch, as `conditional` takes them.
+        Offsets that are not all zero count as initialised (residuals of real frames
+        never are)."""
+        if self.components == 1 or np.any(self.component_offsets.numpy() != 0):
             return
         means = self.conditional(history, x1).components_distribution.mean()
         residuals = (z[:, None] - means)[:, 0]  # all components alike before this
-        self.component_offsets.assign(self.component_offsets
-                                      + farthest_points(residuals, self.components))
-        self.offsets_initialized.assign(True)
+        self.component_offsets.assign(farthest_points(residuals, self.components))
 
     def _mixture(self, params, history):
         count, (height, width, channels) = self.components, self.latent_shape
