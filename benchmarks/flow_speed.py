@@ -24,7 +24,7 @@ Neither flow can exceed it in loglik or sample.
 
     python benchmarks/flow_speed.py                    # the paper's size
     python benchmarks/flow_speed.py --steps-per-level 2 --width 64 --repeats 2
-    python benchmarks/flow_speed.py --ours-precision mixed --out benchmarks/flow_speed_mixed.json
+    python benchmarks/flow_speed.py --ours-precision mixed --out docs/benchmarks/flow_speed_mixed.json
 
 `--ours-precision mixed` runs our coupling networks in bfloat16 (the model's
 `mixed_precision`) against tfp's float32: a different question from the
@@ -59,7 +59,7 @@ def parse_args():
     parser.add_argument("--ours-precision", choices=("float32", "mixed"), default="float32",
                         help="mixed: our coupling networks in bfloat16 (tfp's stay float32)")
     parser.add_argument("--modes", default="loglik,sample,train")
-    parser.add_argument("--out", default="benchmarks/flow_speed.json")
+    parser.add_argument("--out", default="docs/benchmarks/flow_speed.json")
     return parser.parse_args()
 
 

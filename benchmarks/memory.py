@@ -32,7 +32,7 @@ def parse_args():
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--depths", default="6,12,24")
     parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--out", default="benchmarks/memory.json")
+    parser.add_argument("--out", default="docs/benchmarks/memory.json")
     parser.add_argument("--child", nargs=2, metavar=("DEPTH", "MEMORY_SAVING"),
                         help=argparse.SUPPRESS)
     return parser.parse_args()

@@ -20,7 +20,7 @@ def parse_args():
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--data-dir", default=None, help="TFDS data directory")
-    parser.add_argument("--out", default="benchmarks/mixed_precision_bpp.json")
+    parser.add_argument("--out", default="docs/benchmarks/mixed_precision_bpp.json")
     return parser.parse_args()
 
 

@@ -54,7 +54,7 @@ def parse_args():
                         default="float32", help="config.mixed_precision off, on or both")
     parser.add_argument("--memory-saving", choices=("config", "auto", "on", "off"),
                         default="config", help="override config.memory_saving")
-    parser.add_argument("--out", default="benchmarks/model_speed.json")
+    parser.add_argument("--out", default="docs/benchmarks/model_speed.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-batch", type=int, help=argparse.SUPPRESS)
     return parser.parse_args()

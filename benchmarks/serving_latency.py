@@ -45,7 +45,7 @@ def parse_args():
     parser.add_argument("--cell-seconds", type=float, default=30.0,
                         help="no further timed run once a cell's runs took this long "
                         "(default: %(default)s)")
-    parser.add_argument("--out", default="benchmarks/serving_latency.json")
+    parser.add_argument("--out", default="docs/benchmarks/serving_latency.json")
     return parser.parse_args()
 
 
