@@ -1,20 +1,20 @@
 """Compares training runs at equal compute, from their sample monitors (RUN/monitor.jsonl).
 
     python benchmarks/compare_runs.py runs/a runs/b ... --cpu-seconds 3600 \
-        --out docs/experiments/motion_at_equal_compute.json
+        --out docs/experiments/motion_at_equal_compute.json --plot curves.png
 
 For each run, takes the last monitor record made within `--cpu-seconds` of training CPU
 time (all threads) and prints one table row: the run's config changes from its named
 config, the step, the CPU time used, the motion metrics of its samples
 (steady motion from one frame, directions used, colour kept, continuing a given real step)
 and its bits per pixel on the monitored real clips and on its own samples. Also writes the
-rows, and every run's whole curve, as JSON.
+rows, and every run's whole curve, as JSON, and the curves against CPU hours as a PNG.
 """
 import argparse
 import json
 import os
 
-from videoflow_tf import get_config
+from videoflow_tf import get_config, visualize
 from videoflow_tf.model_dir import MONITOR_FILE, read_config
 from videoflow_tf.monitor import read_records
 
@@ -48,6 +48,7 @@ def main():
     parser.add_argument("--cpu-seconds", type=float, required=True,
                         help="compare every run at this much training CPU time")
     parser.add_argument("--out", help="JSON file for the rows and curves")
+    parser.add_argument("--plot", help="PNG file of the curves against CPU hours")
     args = parser.parse_args()
     monitored = [run for run in args.runs if os.path.isfile(os.path.join(run, MONITOR_FILE))]
     for run in sorted(set(args.runs) - set(monitored)):
@@ -64,6 +65,26 @@ def main():
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w", encoding="utf-8") as file:
             json.dump({"cpu_seconds": args.cpu_seconds, "rows": rows}, file, indent=1)
+
+
+    if args.plot:
+        plot_curves(args.plot, rows)
+
+
+PLOTTED = [("consistent_fraction", "steady motion from one frame"),
+           ("continued_fraction", "continues a given step"),
+           ("colour_kept_fraction", "colour kept"), ("real_bpp", "bits per pixel")]
+
+
+def plot_curves(path, rows):
+    panels = []
+    for key, title in PLOTTED:
+        series = {os.path.basename(r["run"].rstrip("/")): (
+            [c["cpu_seconds"] / 3600 for c in r["curve"] if key in c],
+            [c[key] for c in r["curve"] if key in c]) for r in rows}
+        panels.append({"title": title, "xlabel": "training CPU hours", "ylabel": key,
+                       "series": {label: xy for label, xy in series.items() if xy[0]}})
+    visualize.line_plots(path, panels)
 
 
 if __name__ == "__main__":
