@@ -8,27 +8,11 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from helpers import TINY, moving_squares, noise_videos, perturb
 from videoflow_tf.callbacks import StopOnNonFiniteLoss
 from videoflow_tf.config import LATENT_ENCODERS
 
-TINY = vf.get_config("tiny")  # 8x8 frames, 2 levels, context 2, num_cond_latents 2, skip
 PIXELS = 8 * 8 * 3
-
-
-def moving_squares(num_videos=4, frames=4, seed=0):
-    """Videos of a bright 3x3 square moving one pixel per frame on a dark background."""
-    rng = np.random.default_rng(seed)
-    videos = np.full((num_videos, frames, 8, 8, 3), 20, np.uint8)
-    for v in range(num_videos):
-        y, x = rng.integers(0, 3, size=2)
-        colour = rng.integers(120, 256, size=3)
-        for t in range(frames):
-            videos[v, t, y + t:y + t + 3, x + t:x + t + 3] = colour
-    return videos
-
-
-def noise_videos(num_videos=3, frames=4, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (num_videos, frames, 8, 8, 3), np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +20,7 @@ def model():
     """An initialised tiny model with random (non-zero) prior outputs, shared read-only."""
     model = vf.VideoFlow(TINY)
     model.initialize(moving_squares())
-    rng = np.random.default_rng(1)
-    for variable in model.prior.trainable_variables:
-        variable.assign(variable + 0.05 * rng.normal(size=variable.shape))
+    perturb(model.prior, seed=1)
     return model
 
 
@@ -140,9 +122,7 @@ def test_padded_history_samples_as_if_the_first_frame_had_stood_still():
     config = TINY.replace(num_context_frames=1, pad_history=True)
     model = vf.VideoFlow(config)
     model.initialize(moving_squares())
-    rng = np.random.default_rng(2)
-    for variable in model.prior.trainable_variables:
-        variable.assign(variable + 0.05 * rng.normal(size=variable.shape))
+    perturb(model.prior, seed=2)
     one = noise_videos(frames=1)
     # At temperature 0 the context frames are their bin centres: two copies of a frame
     # are then exactly "standing still".
@@ -181,9 +161,7 @@ def test_mixed_precision_model_scores_like_float32_and_trains(tmp_path):
     step that updates every flow weight."""
     model = vf.VideoFlow(TINY)
     model.initialize(moving_squares())
-    rng = np.random.default_rng(3)
-    for variable in model.flow.trainable_variables:  # zero output convs would hide it
-        variable.assign(variable + 0.02 * rng.normal(size=variable.shape))
+    perturb(model.flow, seed=3, scale=0.02)  # zero output convs would hide the difference
     mixed = vf.VideoFlow(TINY.replace(mixed_precision=True))
     mixed.initialize(moving_squares())
     mixed.set_weights(model.get_weights())

@@ -1,8 +1,9 @@
 """Every hyper-parameter of a VideoFlow model in one frozen, validated dataclass.
 
 `get_config(name)` returns a named configuration: the paper's three tensor2tensor hparam
-sets (`bair_quant`, `bair_qual`, `shapes`, REFERENCE.md §2), a stochastic-shapes set sized
-for a CPU (`shapes_cpu`) and a very small one for tests (`tiny`). `config.replace(**changes)`
+sets (`bair_quant`, `bair_qual`, `shapes`: next_frame_glow_bair_quant, _bair_qual and
+_shapes; the defaults are bair_quant's), a stochastic-shapes set sized for a CPU
+(`shapes_cpu`) and a very small one for tests (`tiny`). `config.replace(**changes)`
 returns a validated variant; `to_dict`/`from_dict` and `to_json`/`from_json` round-trip
 exactly, so a resolved configuration can be written next to a trained model.
 """
@@ -63,7 +64,7 @@ class VideoFlowConfig:
     """
 
     name: str = "custom"
-    dataset: str = "stochastic_shapes"
+    dataset: str = "bair_action_free"
     image_size: int = 64
     num_levels: int = 3
     num_steps: int = 24
@@ -83,7 +84,7 @@ class VideoFlowConfig:
     num_context_frames: int = 3
     num_target_frames: int = 10
     num_train_frames: int = 4
-    train_first_frames_only: bool = False
+    train_first_frames_only: bool = False  # off, as in config.json files written before it
     learning_rate: float = 3e-4
     warmup_steps: int = 10000
     gradient_clip_norm: Optional[float] = None
@@ -102,11 +103,11 @@ class VideoFlowConfig:
         for name in ("learning_rate", "temperature", "gradient_clip_norm"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, float(getattr(self, name)))
-        for name, rule in _RULES:
+        for name, rule, expected in _RULES:
             if not rule(self):
                 raise ValueError(
                     f"invalid VideoFlowConfig.{name} = {getattr(self, name)!r}: "
-                    f"expected {_RULE_TEXT[name]}")
+                    f"expected {expected}")
 
     @property
     def image_shape(self):
@@ -206,74 +207,50 @@ def _check_type(field, value):
                          f"expected {_TYPES[field.type]}")
 
 
-def _power_of_two(n):
-    return n > 0 and n & (n - 1) == 0
-
-
+# (field, rule, what the rule expects): every value is checked by __post_init__.
 _RULES = [
-    ("num_levels", lambda c: c.num_levels >= 1),
+    ("num_levels", lambda c: c.num_levels >= 1, "an int >= 1"),
     ("image_size", lambda c: c.image_size >= 2 ** c.num_levels
-     and c.image_size % 2 ** c.num_levels == 0),
-    ("num_steps", lambda c: c.num_steps >= 1),
-    ("coupling", lambda c: c.coupling in COUPLINGS),
-    ("coupling_width", lambda c: c.coupling_width >= 1),
-    ("coupling_activation", lambda c: c.coupling_activation in ACTIVATIONS),
-    ("latent_encoder", lambda c: c.latent_encoder in LATENT_ENCODERS),
-    ("latent_encoder_width", lambda c: c.latent_encoder_width >= 1),
-    ("latent_encoder_depth", lambda c: c.latent_encoder_depth >= 1),
-    ("latent_activation", lambda c: c.latent_activation in ACTIVATIONS),
-    ("num_cond_latents", lambda c: c.num_cond_latents >= 1),
-    ("num_context_frames", lambda c: c.num_context_frames >= 1),
-    ("num_target_frames", lambda c: c.num_target_frames >= 1),
-    ("num_train_frames", lambda c: c.num_train_frames > c.num_context_frames),
-    ("top_prior_components", lambda c: c.top_prior_components >= 1),
-    ("learning_rate", lambda c: math.isfinite(c.learning_rate) and c.learning_rate > 0),
-    ("warmup_steps", lambda c: c.warmup_steps >= 0),
+     and c.image_size % 2 ** c.num_levels == 0,
+     "a multiple of 2**num_levels (each level halves the frame)"),
+    ("num_steps", lambda c: c.num_steps >= 1, "an int >= 1"),
+    ("coupling", lambda c: c.coupling in COUPLINGS, f"one of {COUPLINGS}"),
+    ("coupling_width", lambda c: c.coupling_width >= 1, "an int >= 1"),
+    ("coupling_activation", lambda c: c.coupling_activation in ACTIVATIONS,
+     f"one of {ACTIVATIONS}"),
+    ("latent_encoder", lambda c: c.latent_encoder in LATENT_ENCODERS,
+     f"one of {LATENT_ENCODERS}"),
+    ("latent_encoder_width", lambda c: c.latent_encoder_width >= 1, "an int >= 1"),
+    ("latent_encoder_depth", lambda c: c.latent_encoder_depth >= 1, "an int >= 1"),
+    ("latent_activation", lambda c: c.latent_activation in ACTIVATIONS,
+     f"one of {ACTIVATIONS}"),
+    ("num_cond_latents", lambda c: c.num_cond_latents >= 1, "an int >= 1"),
+    ("num_context_frames", lambda c: c.num_context_frames >= 1, "an int >= 1"),
+    ("num_target_frames", lambda c: c.num_target_frames >= 1, "an int >= 1"),
+    ("num_train_frames", lambda c: c.num_train_frames > c.num_context_frames,
+     "more than num_context_frames (a training window must score a frame)"),
+    ("top_prior_components", lambda c: c.top_prior_components >= 1,
+     "an int >= 1 (1: a Gaussian top prior, the paper's)"),
+    ("learning_rate", lambda c: math.isfinite(c.learning_rate) and c.learning_rate > 0,
+     "a finite number > 0"),
+    ("warmup_steps", lambda c: c.warmup_steps >= 0, "an int >= 0"),
     ("gradient_clip_norm", lambda c: c.gradient_clip_norm is None
-     or (math.isfinite(c.gradient_clip_norm) and c.gradient_clip_norm > 0)),
-    ("batch_size", lambda c: c.batch_size >= 1),
-    ("init_batch_size", lambda c: c.init_batch_size >= 1),
-    ("temperature", lambda c: math.isfinite(c.temperature) and c.temperature >= 0),
-    ("memory_saving", lambda c: c.memory_saving in MEMORY_SAVING),
+     or (math.isfinite(c.gradient_clip_norm) and c.gradient_clip_norm > 0),
+     "None (no clipping) or a finite number > 0"),
+    ("batch_size", lambda c: c.batch_size >= 1, "an int >= 1"),
+    ("init_batch_size", lambda c: c.init_batch_size >= 1, "an int >= 1"),
+    ("temperature", lambda c: math.isfinite(c.temperature) and c.temperature >= 0,
+     "a finite number >= 0"),
+    ("memory_saving", lambda c: c.memory_saving in MEMORY_SAVING, f"one of {MEMORY_SAVING}"),
 ]
-_RULE_TEXT = {
-    "num_levels": "an int >= 1",
-    "image_size": "a multiple of 2**num_levels (each level halves the frame)",
-    "num_steps": "an int >= 1",
-    "coupling": f"one of {COUPLINGS}",
-    "coupling_width": "an int >= 1",
-    "coupling_activation": f"one of {ACTIVATIONS}",
-    "latent_encoder": f"one of {LATENT_ENCODERS}",
-    "latent_encoder_width": "an int >= 1",
-    "latent_encoder_depth": "an int >= 1",
-    "latent_activation": f"one of {ACTIVATIONS}",
-    "num_cond_latents": "an int >= 1",
-    "num_context_frames": "an int >= 1",
-    "num_target_frames": "an int >= 1",
-    "num_train_frames": "more than num_context_frames (a training window must score a frame)",
-    "top_prior_components": "an int >= 1 (1: a Gaussian top prior, the paper's)",
-    "learning_rate": "a finite number > 0",
-    "warmup_steps": "an int >= 0",
-    "gradient_clip_norm": "None (no clipping) or a finite number > 0",
-    "batch_size": "an int >= 1",
-    "init_batch_size": "an int >= 1",
-    "temperature": "a finite number >= 0",
-    "memory_saving": f"one of {MEMORY_SAVING}",
-}
 
-_PAPER = dict(  # next_frame_glow_bair_quant, REFERENCE.md §2
-    dataset="bair_action_free", image_size=64, num_levels=3, num_steps=24,
-    coupling="affine", coupling_width=512, coupling_activation="gatu",
-    latent_encoder="conv3d_net", latent_encoder_width=256, latent_encoder_depth=5,
-    latent_dilations=True, latent_activation="gatu", latent_skip=True, num_cond_latents=3,
-    num_context_frames=3, num_target_frames=10, num_train_frames=4,
-    train_first_frames_only=True, learning_rate=3e-4, warmup_steps=10000, batch_size=5,
-    init_batch_size=128, temperature=1.0)
-
+# Changes from the defaults, which are tensor2tensor's next_frame_glow_bair_quant but for
+# options added later, which default to off so that older config.json files load unchanged.
+_FIRST_FRAMES = dict(train_first_frames_only=True)
 _CONFIGS = {
-    "bair_quant": dict(_PAPER),
-    "bair_qual": dict(_PAPER, coupling="additive", coupling_width=392, temperature=0.5),
-    "shapes": dict(_PAPER, dataset="stochastic_shapes", coupling="additive",
+    "bair_quant": dict(_FIRST_FRAMES),
+    "bair_qual": dict(_FIRST_FRAMES, coupling="additive", coupling_width=392, temperature=0.5),
+    "shapes": dict(_FIRST_FRAMES, dataset="stochastic_shapes", coupling="additive",
                    coupling_width=512, latent_encoder_depth=10, num_cond_latents=1,
                    latent_skip=False, num_context_frames=1, num_target_frames=2,
                    num_train_frames=2, learning_rate=1e-4, batch_size=10),
@@ -285,7 +262,7 @@ _CONFIGS = {
     # 48 channels and a 32-wide encoder (tried first) never learned to move it, hence 128.
     # Gradients are clipped at about twice their late-training norm (~27): two unclipped
     # runs at this learning rate blew up between 10k and 12.4k steps.
-    "shapes_cpu": dict(_PAPER, dataset="stochastic_shapes", image_size=32, num_steps=4,
+    "shapes_cpu": dict(_FIRST_FRAMES, dataset="stochastic_shapes", image_size=32, num_steps=4,
                        coupling="additive", coupling_width=64, coupling_activation="relu",
                        latent_encoder_width=128, latent_encoder_depth=3,
                        latent_activation="relu", latent_skip=True, num_cond_latents=2,
@@ -293,7 +270,7 @@ _CONFIGS = {
                        num_train_frames=5, learning_rate=5e-4, warmup_steps=500,
                        gradient_clip_norm=50.0, batch_size=8, init_batch_size=64),
     # About 24,000 parameters on 8x8 frames: for tests.
-    "tiny": dict(_PAPER, dataset="stochastic_shapes", image_size=8, num_levels=2,
+    "tiny": dict(_FIRST_FRAMES, dataset="stochastic_shapes", image_size=8, num_levels=2,
                  num_steps=2, coupling_width=8, coupling_activation="relu",
                  latent_encoder_width=8, latent_encoder_depth=1, latent_activation="relu",
                  num_cond_latents=2, num_context_frames=2, num_target_frames=2,

@@ -4,7 +4,7 @@
 
 for the dequantised frame x_t = u8/255 - 0.5 + U(0, 1/256) and its latents z_t = flow(x_t).
 Bits per pixel of a clip = -(sum over scored frames) / (ln 2 * H*W*C * #scored frames), the
-original's convention (REFERENCE.md §1), so numbers compare with the paper's.
+convention of the paper and tensor2tensor, so numbers compare with the paper's.
 
 Videos are uint8 [batch, frames, H, W, 3]. A clip's first `num_context_frames` frames are
 context; every later frame is scored given all frames before it.

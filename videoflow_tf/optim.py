@@ -28,7 +28,7 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
 
 def make_optimizer(config):
     """Adam(beta_1=0.85, beta_2=0.997, epsilon=1e-6) warming up linearly to
-    `config.learning_rate` over `config.warmup_steps` updates (REFERENCE.md §2), without
+    `config.learning_rate` over `config.warmup_steps` updates (tensor2tensor's), without
     clipping: `VideoFlow.train_step` applies `config.gradient_clip_norm` itself, to the
     gradient summed over replicas."""
     schedule = LinearWarmup(config.learning_rate, config.warmup_steps)
