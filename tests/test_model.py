@@ -35,6 +35,19 @@ def test_bits_per_pixel_is_log_prob_in_bits_and_averages_per_frame(model):
     assert model(video).shape == (3,)
 
 
+@pytest.mark.parametrize("encoder", LATENT_ENCODERS)
+def test_config_seed_fixes_every_initial_weight(encoder):
+    config = TINY.replace(latent_encoder=encoder, top_prior_components=2)
+    first, second = vf.VideoFlow(config), vf.VideoFlow(config)
+    other = vf.VideoFlow(config.replace(seed=config.seed + 1))
+    for a, b in zip(first.weights, second.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    random = [w.path for w, v in zip(first.weights, other.weights)
+              if not np.array_equal(w.numpy(), v.numpy())]
+    assert any(path.startswith("prior/") for path in random)
+    assert any(path.startswith("level") for path in random)  # the flow's
+
+
 def test_seed_fixes_the_dequantisation_noise(model):
     video = noise_videos()
     np.testing.assert_array_equal(model.log_prob(video, seed=4), model.log_prob(video, seed=4))

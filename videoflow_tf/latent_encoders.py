@@ -20,6 +20,7 @@ encoder starts at zero, so every conditional prior starts as N(0, 1).
 import keras
 import tensorflow as tf
 
+from videoflow_tf.bijectors import seeds
 from videoflow_tf.bijectors.actnorm import ActNorm
 
 DILATIONS = (1, 2, 4)
@@ -32,13 +33,17 @@ def fitting_dilations(spatial_size, use_dilations):
     return [d for d in DILATIONS if d == 1 or 1 + 2 * d <= spatial_size]
 
 
-def make_conv(filters, kernel_size, dilation=1, zero_init=False, use_bias=True):
-    """A spatially size-keeping 2-D conv, or a time-causal 3-D conv for a 3-D kernel."""
+def make_conv(filters, kernel_size, dilation=1, zero_init=False, use_bias=True, seed=None):
+    """A spatially size-keeping 2-D conv, or a time-causal 3-D conv for a 3-D kernel;
+    its kernel starts at zero or Glorot-uniform drawn with `seed` (None: unseeded)."""
     if len(kernel_size) == 3:
-        return CausalConv3D(filters, kernel_size, dilation, zero_init, use_bias)
+        return CausalConv3D(filters, kernel_size, dilation, zero_init, use_bias, seed)
     return keras.layers.Conv2D(filters, kernel_size, padding="same", dilation_rate=dilation,
-                               use_bias=use_bias,
-                               kernel_initializer="zeros" if zero_init else "glorot_uniform")
+                               use_bias=use_bias, kernel_initializer=_initializer(zero_init, seed))
+
+
+def _initializer(zero_init, seed):
+    return "zeros" if zero_init else keras.initializers.GlorotUniform(seed=seed)
 
 
 class CausalConv3D(keras.layers.Layer):
@@ -57,13 +62,12 @@ class CausalConv3D(keras.layers.Layer):
     """
 
     def __init__(self, filters, kernel_size, dilation=1, zero_init=False, use_bias=True,
-                 **kwargs):
+                 seed=None, **kwargs):
         super().__init__(**kwargs)
         self.filters, self.taps, self.use_bias = filters, kernel_size[0], use_bias
-        initializer = "zeros" if zero_init else "glorot_uniform"
         self.conv = keras.layers.Conv2D(filters * self.taps, kernel_size[1:], padding="same",
                                         dilation_rate=dilation, use_bias=False,
-                                        kernel_initializer=initializer)
+                                        kernel_initializer=_initializer(zero_init, seed))
 
     def build(self, input_shape):
         self.conv.build((None,) + tuple(input_shape[2:]))
@@ -100,21 +104,24 @@ class ResidualBlock(keras.layers.Layer):
 
     act is relu, or gatu: tanh(a) * sigmoid(b) of two 1x1 convs; norm is an ActNorm
     (initialised from data like the flow's, as in the original). The zero-initialised last
-    conv makes the block the identity at initialisation.
+    conv makes the block the identity at initialisation. `seed` seeds the random kernels.
     """
 
-    def __init__(self, channels, width, kernel_size, dilations, activation, **kwargs):
+    def __init__(self, channels, width, kernel_size, dilations, activation, seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.channels, self.width = channels, width
         self.kernel_size, self.dilations = tuple(kernel_size), list(dilations)
         self.activation = activation
         pointwise = (1,) * len(self.kernel_size)
         self.middle_filters = 2 * width if activation == "gatu" else width
-        self.firsts = [make_conv(width, self.kernel_size, d, use_bias=False)
-                       for d in self.dilations]
+        self.firsts = [make_conv(width, self.kernel_size, d, use_bias=False,
+                                 seed=seeds.derived(seed, i, 0))
+                       for i, d in enumerate(self.dilations)]
         self.first_norms = [ActNorm() for _ in self.dilations]
-        self.middles = [make_conv(self.middle_filters, pointwise, use_bias=False)
-                        for _ in self.dilations]
+        self.middles = [make_conv(self.middle_filters, pointwise, use_bias=False,
+                                  seed=seeds.derived(seed, i, 1))
+                        for i in range(len(self.dilations))]
         self.middle_norms = [ActNorm() for _ in self.dilations]
         self.lasts = [make_conv(channels, self.kernel_size, d, zero_init=True)
                       for d in self.dilations]
@@ -146,8 +153,9 @@ class _LatentEncoder(keras.layers.Layer):
     """Constructor arguments and input stacking shared by the encoders below."""
 
     def __init__(self, latent_shape, num_frames, has_context, width, depth, dilations,
-                 activation, outputs, **kwargs):
+                 activation, outputs, seed=None, **kwargs):
         super().__init__(**kwargs)
+        self.seed = seed
         self.latent_shape, self.outputs = tuple(latent_shape), outputs
         self.num_frames, self.has_context = num_frames, has_context
         self.width, self.depth, self.dilations = width, depth, dilations
@@ -175,8 +183,9 @@ class Conv3DNet(_LatentEncoder):
         # A single step gets a [1, 3, 3] kernel instead of padding in a zero frame.
         kernel = (min(2, self.num_frames), 3, 3)
         dilations = fitting_dilations(min(self.latent_shape[:2]), self.dilations)
-        self.blocks = [ResidualBlock(stream, self.width, kernel, dilations, self.activation)
-                       for _ in range(self.depth)]
+        self.blocks = [ResidualBlock(stream, self.width, kernel, dilations, self.activation,
+                                     seed=seeds.derived(self.seed, i))
+                       for i in range(self.depth)]
         self.head = make_conv(self.outputs, (1, 1), zero_init=True)
 
     def build(self, input_shape=None):
@@ -202,7 +211,8 @@ class ConvNet(_LatentEncoder):
         stream = self.num_frames * self.channels + self.context_channels
         dilations = fitting_dilations(min(self.latent_shape[:2]), self.dilations and kernel > 1)
         self.blocks = [ResidualBlock(stream, self.width, (kernel, kernel), dilations,
-                                     self.activation) for _ in range(self.depth)]
+                                     self.activation, seed=seeds.derived(self.seed, i))
+                       for i in range(self.depth)]
         self.head = make_conv(self.outputs, (kernel, kernel), zero_init=True)
 
     def build(self, input_shape=None):
@@ -224,9 +234,11 @@ class ConvLSTMNet(_LatentEncoder):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.lstms = [keras.layers.ConvLSTM2D(self.width, 3, padding="same",
-                                              return_sequences=i < self.depth - 1)
-                      for i in range(self.depth)]
+        self.lstms = [keras.layers.ConvLSTM2D(
+            self.width, 3, padding="same", return_sequences=i < self.depth - 1,
+            kernel_initializer=_initializer(False, seeds.derived(self.seed, i, 0)),
+            recurrent_initializer=keras.initializers.Orthogonal(
+                seed=seeds.derived(self.seed, i, 1))) for i in range(self.depth)]
         self.head = make_conv(self.outputs, (3, 3), zero_init=True)
 
     def build(self, input_shape=None):
@@ -244,14 +256,16 @@ class ConvLSTMNet(_LatentEncoder):
         return self.head(h)
 
 
-def make_latent_encoder(config, latent_shape, has_context, outputs=None, name=None):
+def make_latent_encoder(config, latent_shape, has_context, outputs=None, seed=None,
+                        name=None):
     """The encoder `config.latent_encoder` for a latent of `latent_shape`, with `outputs`
-    channels (default: 2c, a Gaussian's mean and log-scale)."""
+    channels (default: 2c, a Gaussian's mean and log-scale), its random kernels drawn
+    with `seed` (None: unseeded)."""
     args = dict(latent_shape=latent_shape, num_frames=config.num_cond_latents,
                 has_context=has_context, width=config.latent_encoder_width,
                 depth=config.latent_encoder_depth, dilations=config.latent_dilations,
                 activation=config.latent_activation,
-                outputs=outputs or 2 * latent_shape[-1], name=name)
+                outputs=outputs or 2 * latent_shape[-1], seed=seed, name=name)
     if config.latent_encoder == "conv3d_net":
         return Conv3DNet(**args)
     if config.latent_encoder == "conv_lstm":

@@ -39,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from videoflow_tf.bijectors import seeds
 from videoflow_tf.bijectors.actnorm import initializing
 from videoflow_tf.latent_encoders import make_conv, make_latent_encoder
 
@@ -47,6 +48,8 @@ tfd = tfp.distributions
 # exp(-15) is about 3e-7: a latent 1e8 away from its mean still has a finite float32
 # log-density, while no trained prior comes near (they stay within about [-5, 5]).
 LOG_SCALE_LIMIT = 15.0
+
+_PRIOR_SEED = 2 ** 16  # no flow has that many levels
 
 
 def gaussian(loc, log_scale):
@@ -84,7 +87,7 @@ def _split_params(params):
 class LevelPrior(keras.layers.Layer):
     """The unconditional and conditional prior of one level's latent."""
 
-    def __init__(self, config, latent_shape, is_top, **kwargs):
+    def __init__(self, config, latent_shape, is_top, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.latent_shape, self.is_top = tuple(latent_shape), is_top
         self.latent_skip, self.reads_x1 = config.latent_skip, config.prior_reads_x1
@@ -95,7 +98,7 @@ class LevelPrior(keras.layers.Layer):
         # A mixture's encoder gives every component 2c parameter channels and one logit.
         outputs = 2 * channels if self.components == 1 else self.components * (2 * channels + 1)
         self.encoder = make_latent_encoder(config, latent_shape, has_context=not is_top,
-                                           outputs=outputs, name="encoder")
+                                           outputs=outputs, seed=seed, name="encoder")
 
     def build(self, input_shape=None):
         params_shape = self.latent_shape[:2] + (2 * self.latent_shape[2],)
@@ -168,7 +171,9 @@ class LatentPrior(keras.layers.Layer):
         self.num_cond_latents = config.num_cond_latents
         self.min_history = config.min_history
         shapes = config.latent_shapes
+        # (seed, level, step) seeds the flow's steps; _PRIOR_SEED keeps the priors' apart.
         self.levels = [LevelPrior(config, shape, is_top=i == len(shapes) - 1,
+                                  seed=seeds.derived(config.seed, _PRIOR_SEED, i),
                                   name=f"level_{i + 1}") for i, shape in enumerate(shapes)]
 
     def build(self, input_shape=None):
