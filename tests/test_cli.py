@@ -81,10 +81,10 @@ def copy_run(run, tmp_path):
     return str(tmp_path / "copy")
 
 
-def events(model_dir):
-    """{tag: {step: value}} of the run's TensorBoard logs."""
+def events(model_dir, log_dir=run_dir.LOG_DIR):
+    """{tag: {step: value}} of the run's TensorBoard logs in `log_dir`."""
     found = {}
-    for path in glob.glob(os.path.join(model_dir, run_dir.LOG_DIR, "events.*")):
+    for path in glob.glob(os.path.join(model_dir, log_dir, "events.*")):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 found.setdefault(value.tag, {})[event.step] = (
@@ -99,7 +99,7 @@ def test_train_monitors_its_samples_in_json_lines_and_tensorboard(run):
     for key in ("sample_bpp", "real_bpp", "sample_to_real_bpp", "invalid_fraction",
                 "consistent_fraction", "colour_kept_fraction", "continued_fraction"):
         assert np.isfinite(record[key])
-    logged = events(run)
+    logged = events(run, run_dir.MONITOR_LOG_DIR)
     for key in ("sample_bpp", "real_bpp", "consistent_fraction"):
         plugin, value = logged[f"samples/{key}"][6]
         np.testing.assert_allclose(value, record[key], rtol=1e-6)
@@ -264,6 +264,7 @@ def test_train_killed_three_times_ends_with_the_weights_of_an_uninterrupted_run(
     texts = [open(log).read() for log in logs]
     assert "starting fresh at step 0" in texts[1]
     assert f"at step {mid_write} of {steps}" in texts[2]
+    assert "a checkpoint a killed run left half-written" in texts[2]  # and removed it
     assert f"at step {last_whole} of {steps}" in texts[3]  # nothing lost
     (model, step), (expected, expected_step) = (run_dir.load_model(killed),
                                                 run_dir.load_model(whole))

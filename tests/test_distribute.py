@@ -408,7 +408,7 @@ def test_two_workers_train_identically_and_only_the_chief_writes(shapes_dir, tmp
         np.testing.assert_array_equal(
             saved.get_tensor(f"weights/{index}/.ATTRIBUTES/VARIABLE_VALUE"), weights[0][name])
     assert sorted(os.listdir(model_dir)) == ["checkpoints", "config.json", "logs",
-                                             "training.json"]
+                                             "monitor.jsonl", "training.json"]
     assert len(os.listdir(model_dir / "logs" / "train")) == 1  # the chief's event file
     assert os.listdir(scratch) == []
 

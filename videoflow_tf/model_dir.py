@@ -5,7 +5,8 @@
                                `data_dir` (where the TFDS data was; the other commands'
                                default)
     MODEL_DIR/checkpoints/     tf.train.CheckpointManager checkpoints `ckpt-<step>`
-    MODEL_DIR/logs/train/      TensorBoard summaries
+    MODEL_DIR/logs/train/      TensorBoard summaries of training
+    MODEL_DIR/logs/monitor/    TensorBoard summaries of the sample monitor
     MODEL_DIR/monitor.jsonl    the sample monitor's measurements, one JSON record a line
 
 A checkpoint holds the model's weights (as a list in `model.weights` order, which the
@@ -14,6 +15,7 @@ seconds training has used (`cpu_seconds`; 0 when restored from a checkpoint with
 """
 import json
 import os
+import shutil
 import sys
 
 import tensorflow as tf
@@ -26,6 +28,7 @@ CONFIG_FILE = "config.json"
 TRAINING_FILE = "training.json"
 CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = os.path.join("logs", "train")
+MONITOR_LOG_DIR = os.path.join("logs", "monitor")
 MONITOR_FILE = "monitor.jsonl"
 FIXED_SETTINGS = ("data_seed",)  # settings a resumed run must share with the first one
 SAMPLING_FIELDS = ("temperature",)  # config fields training never reads: free to change
@@ -86,8 +89,10 @@ def check_run(model_dir, config, settings):
 
 def start_run(model_dir, config, settings):
     """Creates `model_dir` with the run's config and settings, or updates an existing
-    run's, after `check_run`. A changed SAMPLING_FIELDS value replaces the run's."""
+    run's, after `check_run`. A changed SAMPLING_FIELDS value replaces the run's.
+    Removes checkpoints left half-written by a killed run."""
     check_run(model_dir, config, settings)
+    _remove_unfinished_checkpoints(model_dir)
     config_path = os.path.join(model_dir, CONFIG_FILE)
     try:
         if os.path.exists(config_path):
@@ -179,6 +184,17 @@ def restore_latest(model_dir, checkpoint, model, partial=False):
                                    f"{os.path.join(model_dir, CHECKPOINT_DIR)!r} away to "
                                    "train from the start")
     return None
+
+
+def _remove_unfinished_checkpoints(model_dir):
+    """TensorFlow writes checkpoint ckpt-N into the folder ckpt-N_temp and deletes that
+    once ckpt-N is whole; a run killed meanwhile leaves the folder behind, never read."""
+    folder = os.path.join(model_dir, CHECKPOINT_DIR)
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if name.endswith("_temp") and os.path.isdir(os.path.join(folder, name)):
+            shutil.rmtree(os.path.join(folder, name))
+            print(f"Removed {os.path.join(folder, name)}, a checkpoint a killed run left "
+                  "half-written")
 
 
 def copy_weights(model, source):

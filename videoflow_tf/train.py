@@ -21,7 +21,8 @@ weights of the last good step.
 
 TensorBoard (`MODEL_DIR/logs/train`): `bpp` (mean over the last `summary_every` steps),
 `learning_rate`, and `samples`, futures sampled from fixed test contexts (context frames
-framed in orange) every `sample_every` steps and at the end.
+framed in orange) every `sample_every` steps and at the end; the sample monitor's numbers
+in `MODEL_DIR/logs/monitor`.
 
 Several devices or machines (`strategy`, see `vf.distribute`): the batch size is the global
 one, split over the replicas, and a checkpoint of one strategy resumes under another. With
@@ -275,7 +276,7 @@ def _sample_monitor(config, model_dir, data_dir, every, num_videos, seeds, cpu_s
     return MonitorSamples(
         os.path.join(model_dir, run_dir.MONITOR_FILE), every, videos, num_frames, seeds,
         motion=config.dataset.startswith("stochastic_shapes"),
-        log_dir=os.path.join(model_dir, run_dir.LOG_DIR), cpu_seconds=cpu_seconds)
+        log_dir=os.path.join(model_dir, run_dir.MONITOR_LOG_DIR), cpu_seconds=cpu_seconds)
 
 
 def _strategy(strategy, batch_size):
