@@ -28,7 +28,7 @@ def main():
     args = parse_args()
     import videoflow_tf as vf
     from videoflow_tf.evaluate import bits_per_pixel
-    from videoflow_tf.model_dir import load_model
+    from videoflow_tf.run_dir import load_model
 
     model, step = load_model(args.model_dir)
     mixed = vf.VideoFlow(model.config.replace(mixed_precision=True))

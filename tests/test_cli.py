@@ -26,7 +26,7 @@ import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from videoflow_tf import (cli, evaluate as evaluate_lib, export, model_dir as run_dir,
+from videoflow_tf import (cli, evaluate as evaluate_lib, export, run_dir,
                           train as train_lib, visualize)
 from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder as shapes
 from videoflow_tf.monitor import SampleQuality, read_records

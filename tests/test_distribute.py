@@ -154,7 +154,7 @@ def test_mirrored_training_matches_one_device_and_checkpoints_move_between_them(
         import json
         import keras
         import numpy as np
-        from videoflow_tf.model_dir import make_checkpoint
+        from videoflow_tf.run_dir import make_checkpoint
 
         keras.utils.set_random_seed(0)  # the prior's initial kernels
 

@@ -23,7 +23,7 @@ from PIL import Image
 import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import tensorflow as tf
 
-from videoflow_tf import cli, export, model_dir as run_dir, rest_client, visualize
+from videoflow_tf import cli, export, rest_client, run_dir, visualize
 
 TINY = vf.get_config("tiny")  # 8x8 frames, 2 context + 2 target frames
 CONTEXT, TARGET = TINY.num_context_frames, TINY.num_target_frames

@@ -43,7 +43,7 @@ import uuid
 
 import tensorflow as tf
 
-from videoflow_tf import model_dir as run_dir
+from videoflow_tf import run_dir
 from videoflow_tf.config import VideoFlowConfig
 from videoflow_tf.usage import UsageError, non_negative, positive
 

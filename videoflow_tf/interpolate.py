@@ -9,7 +9,7 @@ import os
 
 import numpy as np
 
-from videoflow_tf import model_dir as run_dir, visualize
+from videoflow_tf import run_dir, visualize
 from videoflow_tf.usage import UsageError, non_negative, output_file, positive
 from videoflow_tf.videos import load_videos
 

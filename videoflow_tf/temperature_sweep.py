@@ -15,7 +15,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from videoflow_tf import model_dir as run_dir, visualize
+from videoflow_tf import run_dir, visualize
 from videoflow_tf.callbacks import progress_bar
 from videoflow_tf.usage import non_negative, output_file, positive
 from videoflow_tf.videos import load_videos

@@ -43,7 +43,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from videoflow_tf import data, distribute, model_dir as run_dir, visualize
+from videoflow_tf import data, distribute, run_dir, visualize
 from videoflow_tf.callbacks import (CpuTime, StepProgress, StopOnNonFiniteLoss,
                                     terminal_verbosity, write_images, write_scalar)
 from videoflow_tf.config import CONFIG_NAMES
@@ -307,7 +307,7 @@ def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, str
     """(model, checkpoint manager, training dataset, step): the model and its optimizer
     (made in `strategy`'s scope; None: the default strategy), restored from the newest
     checkpoint of `model_dir` that reads, if any (the same step on every worker, else
-    UsageError), else given the weights of `init_from` (see `model_dir.copy_weights`) if
+    UsageError), else given the weights of `init_from` (see `run_dir.copy_weights`) if
     given, else
     initialised from the first training videos, and the training batches continuing after
     the `step` batches that the restored run had used (a distributed dataset under a
