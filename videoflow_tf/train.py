@@ -44,12 +44,12 @@ import tensorflow as tf
 from videoflow_tf import data, distribute, run_dir
 from videoflow_tf.callbacks import (CpuTime, PeriodicCheckpoint, StepProgress, StopAtStep,
                                     StopOnNonFiniteLoss, TrainingSummaries, terminal_verbosity)
-from videoflow_tf.config import CONFIG_NAMES
+from videoflow_tf.config import CONFIG_NAMES, resolve_config
+from videoflow_tf.data import check_dataset
 from videoflow_tf.model import VideoFlow
 from videoflow_tf.monitor import MonitorSamples
 from videoflow_tf.optim import make_optimizer
-from videoflow_tf.usage import (UsageError, check_dataset, non_negative, positive,
-                                resolve_config)
+from videoflow_tf.usage import UsageError, non_negative, positive
 from videoflow_tf.videos import dataset_frames, load_videos
 
 NUM_SUMMARY_VIDEOS = 4
