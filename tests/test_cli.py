@@ -26,8 +26,7 @@ import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from videoflow_tf import (cli, evaluate as evaluate_lib, export, run_dir,
-                          train as train_lib, visualize)
+from videoflow_tf import cli, export, open_model, run_dir, train as train_lib, visualize
 from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder as shapes
 from videoflow_tf.monitor import SampleQuality, read_records
 from videoflow_tf.temperature_sweep import MAX_PSNR, frame_scores
@@ -125,12 +124,12 @@ def test_a_cpu_budget_stops_training_and_counts_across_resumption(data_dir, tmp_
 
 @pytest.mark.parametrize("source", ["run", "savedmodel"])
 def test_a_new_run_starts_from_the_weights_of_another_model(run, data_dir, tmp_path, source):
-    model, _ = run_dir.load_model(run)
+    model, _ = open_model.load_model(run)
     path = run if source == "run" else export.export_saved_model(model, str(tmp_path / "sm"))
     model_dir = tmp_path / "continued"
     assert cli.main(train_args(model_dir, data_dir, 1, "--init-from", path,
                                "--set", "learning_rate=1e-30", "--monitor-every", "0")) == 0
-    continued, step = run_dir.load_model(str(model_dir))
+    continued, step = open_model.load_model(str(model_dir))
     assert step == 1  # the step count starts afresh
     for ours, theirs in zip(continued.weights, model.weights):
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
@@ -173,7 +172,7 @@ def test_a_second_run_resumes_to_the_requested_total_with_the_data_continuing(
     out = capsys.readouterr().out
     assert "at step 6 of 8" in out
     assert progress_counts(out) == [(2, 2)] and "Steps 7-8 of 8" in out
-    model, step = run_dir.load_model(model_dir)
+    model, step = open_model.load_model(model_dir)
     assert step == 8
 
     # Data order: a restored run's batches are those after the ones its steps used.
@@ -266,8 +265,8 @@ def test_train_killed_three_times_ends_with_the_weights_of_an_uninterrupted_run(
     assert f"at step {mid_write} of {steps}" in texts[2]
     assert "a checkpoint a killed run left half-written" in texts[2]  # and removed it
     assert f"at step {last_whole} of {steps}" in texts[3]  # nothing lost
-    (model, step), (expected, expected_step) = (run_dir.load_model(killed),
-                                                run_dir.load_model(whole))
+    (model, step), (expected, expected_step) = (open_model.load_model(killed),
+                                                open_model.load_model(whole))
     assert step == expected_step == steps
     for weight, reference in zip(model.weights, expected.weights):
         np.testing.assert_allclose(weight.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7,
@@ -281,7 +280,7 @@ def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_good_weights(
     assert cli.main(train_args(model_dir, data_dir, 20, "--set", "learning_rate=1e30")) == 1
     error = capsys.readouterr().err.strip()
     assert "the loss was not finite at step 2" in error and "(step 1)" in error
-    model, step = run_dir.load_model(model_dir)
+    model, step = open_model.load_model(model_dir)
     assert step == 1
     assert all(np.all(np.isfinite(w.numpy())) for w in model.weights
                if w.dtype.startswith("float"))
@@ -295,7 +294,7 @@ def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir
     assert "\x1b[" not in capsys.readouterr().out  # no colour codes but on a terminal
     results = json.loads(out.read_text())
     assert results["step"] == 6 and results["num_videos"] == SPLIT_SIZES["test"]
-    model, _ = run_dir.load_model(run)
+    model, _ = open_model.load_model(run)
     videos = vf.data.make_dataset("stochastic_shapes", "test", TINY, 8, training=False,
                                   data_dir=data_dir)
     expected = model.bits_per_pixel(next(iter(videos)), seed=7, per_frame=True).numpy()
@@ -372,7 +371,7 @@ def test_sample_writes_a_gif_grid_with_context_frames_marked_and_a_png_strip(run
 
 
 def test_sample_from_an_exported_savedmodel_matches_the_run(run, data_dir, tmp_path):
-    model, _ = run_dir.load_model(run)
+    model, _ = open_model.load_model(run)
     version = export.export_saved_model(model, str(tmp_path / "savedmodels" / "tiny"),
                                            num_frames=2)
     strips = []
@@ -390,6 +389,34 @@ def test_sample_from_an_exported_savedmodel_matches_the_run(run, data_dir, tmp_p
     width = (strips[0].shape[1] + 2) // frames_per_row
     np.testing.assert_array_equal(strips[0][:, :width * (CONTEXT + 2)],
                                   strips[1][:, :width * (CONTEXT + 2)])
+
+
+def test_evaluate_scores_a_savedmodel_through_its_signatures_as_the_run(run, data_dir,
+                                                                      tmp_path, capsys):
+    model, _ = open_model.load_model(run)
+    version = export.export_saved_model(model, str(tmp_path / "savedmodels" / "tiny"))
+    results = {}
+    for name, source in [("run", run), ("savedmodel", os.path.dirname(version))]:
+        out = tmp_path / f"{name}.json"
+        assert cli.main(["evaluate", "--model", source, "--out", str(out), "--data-dir",
+                         data_dir, "--sample-videos", "4", "--sample-frames",
+                         str(TINY.num_target_frames)]) == 0
+        results[name] = json.loads(out.read_text())
+    ran, served = results["run"], results["savedmodel"]
+    assert served["saved_model"] == version and "step" not in served
+    assert served["num_videos"] == ran["num_videos"] == SPLIT_SIZES["test"]
+    # The log_prob signature's noise is evaluate's default --seed 0.
+    np.testing.assert_allclose(served["bpp_per_frame"], ran["bpp_per_frame"], rtol=1e-5)
+    # serving_default samples the run's frames: the same seeds give the same futures.
+    assert served["samples"]["num_frames"] == TINY.num_target_frames
+    for key in ("sample_bpp", "real_bpp", "invalid_fraction", "consistent_fraction"):
+        np.testing.assert_allclose(served["samples"][key], ran["samples"][key], rtol=1e-5,
+                                   err_msg=key)
+    assert np.isfinite(served["samples"]["continued_fraction"])
+
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--model", version]) == 2  # nowhere to write by default
+    assert "--out is needed to evaluate a SavedModel" in capsys.readouterr().err
 
 
 def test_sample_is_reproducible_with_a_seed(run, tmp_path):
@@ -411,7 +438,7 @@ def test_order_scores_every_later_frame_right_after_the_context(run, data_dir, t
     assert "\x1b[" not in capsys.readouterr().out
     results = json.loads(out.read_text())
     assert results["frames"] == list(range(CONTEXT, 5)) and results["num_videos"] == 5
-    model, _ = run_dir.load_model(run)
+    model, _ = open_model.load_model(run)
     videos = vf.videos.load_videos(TINY, "test", 5, data_dir, num_frames=5)
     for index, frame in enumerate(results["frames"]):
         clips = np.concatenate([videos[:, :CONTEXT], videos[:, frame:frame + 1]], axis=1)
@@ -484,15 +511,17 @@ def test_frame_scores_are_psnr_and_ssim_averaged_over_frames():
      "argument --steps: invalid positive int value: '0'"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/file/r"],
      "cannot write the model directory"),
-    (["evaluate", "--model-dir", "{tmp}/missing"], "model directory '{tmp}/missing' does not "
+    (["evaluate", "--model-dir", "{tmp}/missing"], "model '{tmp}/missing' does not exist"),
+    (["evaluate", "--model-dir", "{tmp}"], "is neither a training run folder"),
+    (["order", "--model-dir", "{tmp}/missing"], "model directory '{tmp}/missing' does not "
      "exist"),
-    (["evaluate", "--model-dir", "{tmp}"], "is not a training model directory"),
+    (["order", "--model-dir", "{tmp}"], "is not a training model directory"),
     (["sample", "--model", "{tmp}/missing", "--out", "{tmp}/s.gif"], "does not exist"),
     (["sample", "--model", "{tmp}", "--out", "{tmp}/s.gif"],
      "is neither a training run folder"),
     (["sample", "--model", "{tmp}/file", "--out", "{tmp}/s.gif"],
      "model '{tmp}/file' is a file, not a folder"),
-    (["evaluate", "--model-dir", "{tmp}/file"], "model directory '{tmp}/file' is a file"),
+    (["evaluate", "--model-dir", "{tmp}/file"], "model '{tmp}/file' is a file, not a folder"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--dataset",
       "stochastic_shapes/purple"], "unknown builder config 'purple' of stochastic_shapes; "
      "expected one of ['gray', 'black']"),
@@ -568,7 +597,7 @@ def test_a_damaged_newest_checkpoint_is_skipped_saying_which_and_why(run, tmp_pa
     model_dir = copy_run(run, tmp_path)
     checkpoints = os.path.join(model_dir, "checkpoints")
     _damage(os.path.join(checkpoints, "ckpt-6"), how)
-    _, step = run_dir.load_model(model_dir)
+    _, step = open_model.load_model(model_dir)
     assert step == 3
     error = capsys.readouterr().err
     assert error.startswith(f"videoflow-tf: skipping a checkpoint: checkpoint "
@@ -586,7 +615,7 @@ def test_train_resumes_past_a_truncated_newest_checkpoint_and_none_reading_is_on
     captured = capsys.readouterr()
     assert "skipping a checkpoint: checkpoint" in captured.err
     assert "Resuming" in captured.out and "at step 3 of 7" in captured.out
-    assert run_dir.load_model(model_dir)[1] == 7
+    assert open_model.load_model(model_dir)[1] == 7
     assert "skipping" not in capsys.readouterr().err  # the newest reads again
 
     for index in glob.glob(os.path.join(checkpoints, "ckpt-*.index")):

@@ -23,7 +23,7 @@ from PIL import Image
 import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import tensorflow as tf
 
-from videoflow_tf import cli, export, rest_client, run_dir, visualize
+from videoflow_tf import cli, export, open_model, rest_client, run_dir, visualize
 
 TINY = vf.get_config("tiny")  # 8x8 frames, 2 context + 2 target frames
 CONTEXT, TARGET = TINY.num_context_frames, TINY.num_target_frames
@@ -165,7 +165,7 @@ def test_exports_go_to_the_next_integer_version_and_never_overwrite(exports):
     assert (base / "3" / "keep.txt").read_text() == "an older version"
     for path in (first, second):
         assert tf.saved_model.contains_saved_model(path)
-    assert export.versions(str(base)) == [3, 4, 5]
+    assert open_model.versions(str(base)) == [3, 4, 5]
 
 
 @pytest.mark.parametrize("num_frames, message", [
@@ -182,9 +182,9 @@ def test_bad_export_arguments_fail_before_writing(model, tmp_path, num_frames, m
 
 def test_the_config_travels_as_an_asset_with_the_default_temperature(exports):
     _, first, second, _ = exports
-    with open(os.path.join(first, "assets", export.CONFIG_ASSET)) as file:
+    with open(os.path.join(first, "assets", open_model.CONFIG_ASSET)) as file:
         assert vf.VideoFlowConfig.from_json(file.read()) == TINY
-    with open(os.path.join(second, "assets", export.CONFIG_ASSET)) as file:
+    with open(os.path.join(second, "assets", open_model.CONFIG_ASSET)) as file:
         assert vf.VideoFlowConfig.from_json(file.read()) == TINY.replace(temperature=0.6)
 
 
@@ -233,7 +233,7 @@ def test_served_samples_equal_the_python_models_and_do_not_depend_on_the_batch(m
 def test_served_log_prob_equals_the_python_models(model, served):
     results, _, _ = served
     answer = results["log_prob"]
-    seed = export.LOG_PROB_NOISE_SEED
+    seed = open_model.LOG_PROB_NOISE_SEED
     np.testing.assert_allclose(answer["frame_bits_per_pixel"],
                                model.bits_per_pixel(VIDEOS, seed=seed, per_frame=True),
                                rtol=1e-5)
@@ -431,7 +431,7 @@ def test_a_mixed_precision_model_exports_and_serves_its_own_likelihood(tmp_path)
     answer = loaded.signatures["log_prob"](video=tf.constant(VIDEOS))
     assert answer["log_prob"].dtype == tf.float32
     np.testing.assert_allclose(answer["log_prob"],
-                               model.log_prob(VIDEOS, seed=export.LOG_PROB_NOISE_SEED),
+                               model.log_prob(VIDEOS, seed=open_model.LOG_PROB_NOISE_SEED),
                                rtol=1e-5)
     frames = loaded.signatures["serving_default"](**sample_request(CONTEXTS, [1.0, 0.5], [3, 4]))
     np.testing.assert_array_equal(

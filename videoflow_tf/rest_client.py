@@ -26,19 +26,8 @@ import numpy as np
 from PIL import Image
 
 from videoflow_tf import visualize
-from videoflow_tf.export import (LOG_PROB_SIGNATURE, SAMPLE_SIGNATURE, exported_config,
-                                 saved_model_version)
+from videoflow_tf.open_model import LOG_PROB_SIGNATURE, SAMPLE_SIGNATURE, saved_model_config
 from videoflow_tf.usage import UsageError, non_negative, output_file, positive
-
-
-def read_config(model):
-    """The VideoFlowConfig of a SavedModel: a version folder, or a base folder (its latest
-    version)."""
-    version = saved_model_version(model)
-    if version is None:
-        raise UsageError(f"{model!r} is not a SavedModel (no saved_model.pb, nor integer "
-                         "version folders holding one)")
-    return exported_config(version)
 
 
 def load_video(source, config, data_dir=None):
@@ -161,7 +150,7 @@ def main(argv=None):
 
 def write_request(args):
     output_file(args.out, (".json",))
-    config = read_config(args.model)
+    config = saved_model_config(args.model)
     video = load_video(args.video, config, args.data_dir)
     body = request_body(video, config, args.signature, args.temperature, args.seed)
     with open(args.out, "w", encoding="utf-8") as file:

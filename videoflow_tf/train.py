@@ -48,6 +48,7 @@ from videoflow_tf.config import CONFIG_NAMES, resolve_config
 from videoflow_tf.data import check_dataset
 from videoflow_tf.model import VideoFlow
 from videoflow_tf.monitor import MonitorSamples
+from videoflow_tf.open_model import copy_weights
 from videoflow_tf.optim import make_optimizer
 from videoflow_tf.usage import UsageError, non_negative, positive
 from videoflow_tf.videos import dataset_frames, load_videos
@@ -305,7 +306,7 @@ def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, str
     """(model, checkpoint manager, training dataset, step): the model and its optimizer
     (made in `strategy`'s scope; None: the default strategy), restored from the newest
     checkpoint of `model_dir` that reads, if any (the same step on every worker, else
-    UsageError), else given the weights of `init_from` (see `run_dir.copy_weights`) if
+    UsageError), else given the weights of `init_from` (see `open_model.copy_weights`) if
     given, else initialised from the first training videos, and the training batches
     continuing after the `step` batches that the restored run had used (a distributed
     dataset under a strategy other than the default)."""
@@ -319,7 +320,7 @@ def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, str
     run_dir.restore_latest(model_dir, manager.checkpoint, model)
     step = int(model.optimizer.iterations.numpy())
     if manager.latest_checkpoint is None and init_from is not None:
-        run_dir.copy_weights(model, init_from)
+        copy_weights(model, init_from)
     if not distribute.same_on_all_workers(strategy, step):
         raise UsageError(f"the workers restored different steps from {model_dir} (this one "
                          f"step {step}); every worker must read the same --model-dir, on "
