@@ -327,7 +327,7 @@ def test_bad_per_video_arguments_raise_value_errors(model, kwargs, message):
         model.sample(BATCH_CONTEXT, 2, **kwargs)
 
 
-# ------------------------------------------------ REST bodies (videoflow_tf.rest_client)
+# ------------------------------------------------ REST bodies (videoflow-tf rest-client)
 
 def as_served(request, signature):
     """The inputs TF Serving builds from a JSON request: arrays of the signature's dtypes."""
@@ -340,7 +340,7 @@ def test_rest_requests_encode_npy_and_gif_videos_in_columnar_format(exports, tmp
     base, _, _, _ = exports
     videos = noise_videos(2, CONTEXT + TARGET, seed=3)
     np.save(tmp_path / "clip.npy", videos)
-    assert rest_client.main(["request", "--model", str(base), "--video",
+    assert cli.main(["rest-client", "request", "--model", str(base), "--video",
                              str(tmp_path / "clip.npy"), "--temperature", "0.7", "--seed",
                              "5", "--out", str(tmp_path / "sample.json")]) == 0
     body = json.loads((tmp_path / "sample.json").read_text())
@@ -351,7 +351,7 @@ def test_rest_requests_encode_npy_and_gif_videos_in_columnar_format(exports, tmp
 
     squares = moving_squares(1, CONTEXT + TARGET + 1)[0]  # two colours: exact in a GIF
     visualize.save_gif(str(tmp_path / "clip.gif"), squares)
-    assert rest_client.main(["request", "--model", str(base), "--video",
+    assert cli.main(["rest-client", "request", "--model", str(base), "--video",
                              str(tmp_path / "clip.gif"), "--signature", "log_prob", "--out",
                              str(tmp_path / "log_prob.json")]) == 0
     body = json.loads((tmp_path / "log_prob.json").read_text())
@@ -363,7 +363,7 @@ def test_rest_requests_encode_npy_and_gif_videos_in_columnar_format(exports, tmp
 def test_rest_request_refuses_a_video_of_another_size(exports, tmp_path, capsys):
     base, _, _, _ = exports
     np.save(tmp_path / "big.npy", np.zeros((4, 16, 16, 3), np.uint8))
-    assert rest_client.main(["request", "--model", str(base), "--video",
+    assert cli.main(["rest-client", "request", "--model", str(base), "--video",
                              str(tmp_path / "big.npy"), "--out",
                              str(tmp_path / "r.json")]) == 2
     assert "must be uint8 [T, 8, 8, 3] or [N, T, 8, 8, 3]; got uint8 [4, 16, 16, 3]" \
@@ -382,7 +382,7 @@ def test_rest_response_of_the_saved_model_decodes_to_a_gif(model, exports, tmp_p
     (tmp_path / "request.json").write_text(json.dumps(request))
     # TF Serving names no output when a signature has only one.
     (tmp_path / "response.json").write_text(json.dumps({"outputs": frames.numpy().tolist()}))
-    assert rest_client.main(["response", "--request", str(tmp_path / "request.json"),
+    assert cli.main(["rest-client", "response", "--request", str(tmp_path / "request.json"),
                              "--response", str(tmp_path / "response.json"), "--out",
                              str(tmp_path / "future.gif")]) == 0
     with Image.open(tmp_path / "future.gif") as gif:
@@ -399,7 +399,7 @@ def test_rest_response_of_the_saved_model_decodes_to_a_gif(model, exports, tmp_p
     (tmp_path / "scores.json").write_text(json.dumps(
         {"outputs": {name: value.numpy().tolist() for name, value in scores.items()}}))
     capsys.readouterr()
-    assert rest_client.main(["response", "--request", str(tmp_path / "log_prob.json"),
+    assert cli.main(["rest-client", "response", "--request", str(tmp_path / "log_prob.json"),
                              "--response", str(tmp_path / "scores.json")]) == 0
     assert f"video 0: {float(scores['bits_per_pixel'][0]):.4f} bits per pixel" \
         in capsys.readouterr().out
@@ -407,7 +407,7 @@ def test_rest_response_of_the_saved_model_decodes_to_a_gif(model, exports, tmp_p
     # Each request with the other signature's answer.
     for request_file, response_file, other in [("request.json", "scores.json", "log_prob"),
                                                ("log_prob.json", "response.json", "frames")]:
-        assert rest_client.main(["response", "--request", str(tmp_path / request_file),
+        assert cli.main(["rest-client", "response", "--request", str(tmp_path / request_file),
                                  "--response", str(tmp_path / response_file), "--out",
                                  str(tmp_path / "x.gif")]) == 2
         error = capsys.readouterr().err
@@ -415,7 +415,7 @@ def test_rest_response_of_the_saved_model_decodes_to_a_gif(model, exports, tmp_p
         assert "is it the answer to another request?" in error
 
     (tmp_path / "error.json").write_text(json.dumps({"error": "temperature must be ..."}))
-    assert rest_client.main(["response", "--request", str(tmp_path / "request.json"),
+    assert cli.main(["rest-client", "response", "--request", str(tmp_path / "request.json"),
                              "--response", str(tmp_path / "error.json"), "--out",
                              str(tmp_path / "x.gif")]) == 2
     assert "the model server answered with an error: temperature must be" \
