@@ -12,7 +12,13 @@ A model is either
 `open_model(path)` opens either (`sample`, `evaluate`); `open_run(path)` only a run, for
 the commands that need the Python model itself (`export`, `order`, `interpolate`,
 `temperature-sweep`); `copy_weights(model, path)` gives a model the weights of either
-(`train --init-from`). Both kinds of opened model sample and score alike.
+(`train --init-from`).
+
+Both kinds of opened model (RunModel, ExportedModel) have a `config`, a `description`,
+the `data_dir` their contexts come from by default (a run's; None: TFDS's), the
+`default_num_frames` they sample, and sample (`sample`), score (`frame_bits_per_pixel`)
+and measure their samples (`sample_quality`) alike. A RunModel also has the Python
+`model` and its training `step`; an ExportedModel has None for both.
 """
 import os
 import re
