@@ -24,9 +24,10 @@ import os
 import numpy as np
 
 from videoflow_tf.callbacks import progress_bar
+from videoflow_tf.monitor import default_sample_frames, shows_motion
 from videoflow_tf.open_model import LOG_PROB_NOISE_SEED, ExportedModel, open_model
 from videoflow_tf.usage import UsageError, non_negative, output_file, positive
-from videoflow_tf.videos import dataset_frames, evaluation_dataset, load_videos
+from videoflow_tf.videos import evaluation_dataset, load_videos
 
 
 def add_arguments(parser):
@@ -96,10 +97,10 @@ def sample_quality(model, data_dir, args):
     """`SampleQuality.measure` on the first --sample-videos test videos of an opened
     `model` (see `videoflow_tf.open_model`), printed."""
     config = model.config
-    shapes = config.dataset.startswith("stochastic_shapes")
-    frames = args.sample_frames or (
-        dataset_frames(config.dataset, data_dir) - config.num_context_frames
-        if shapes and not isinstance(model, ExportedModel) else config.num_target_frames)
+    shapes = shows_motion(config)
+    # A SavedModel's log_prob scores only clips of the target frames' length.
+    frames = args.sample_frames or (config.num_target_frames if isinstance(model, ExportedModel)
+                                    else default_sample_frames(config, data_dir))
     count = args.sample_videos or 10 ** 9  # None: the whole split
     videos = load_videos(config, "test", count, data_dir,
                          num_frames=config.num_context_frames + frames)

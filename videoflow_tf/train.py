@@ -47,7 +47,7 @@ from videoflow_tf.callbacks import (CpuTime, PeriodicCheckpoint, StepProgress, S
 from videoflow_tf.config import CONFIG_NAMES, resolve_config
 from videoflow_tf.data import check_dataset
 from videoflow_tf.model import VideoFlow
-from videoflow_tf.monitor import MonitorSamples
+from videoflow_tf.monitor import MonitorSamples, default_sample_frames, shows_motion
 from videoflow_tf.open_model import copy_weights
 from videoflow_tf.optim import make_optimizer
 from videoflow_tf.usage import UsageError, non_negative, positive
@@ -264,18 +264,15 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
 
 
 def _sample_monitor(config, model_dir, data_dir, every, num_videos, seeds, cpu_seconds):
-    """The MonitorSamples callback of a run: the first test videos; for stochastic shapes
-    every frame after the context (to see the motion), else the target frames."""
-    if config.dataset.startswith("stochastic_shapes"):
-        num_frames = dataset_frames(config.dataset, data_dir) - config.num_context_frames
-    else:
-        num_frames = config.num_target_frames
+    """The MonitorSamples callback of a run: the first test videos, sampled for
+    `default_sample_frames` frames."""
+    num_frames = default_sample_frames(config, data_dir)
     videos = load_videos(config, "test", num_videos, data_dir,
                          num_frames=config.num_context_frames + num_frames)
     return MonitorSamples(
         os.path.join(model_dir, run_dir.MONITOR_FILE), every, videos, num_frames, seeds,
-        motion=config.dataset.startswith("stochastic_shapes"),
-        log_dir=os.path.join(model_dir, run_dir.MONITOR_LOG_DIR), cpu_seconds=cpu_seconds)
+        motion=shows_motion(config), log_dir=os.path.join(model_dir, run_dir.MONITOR_LOG_DIR),
+        cpu_seconds=cpu_seconds)
 
 
 def _strategy(strategy, batch_size):
