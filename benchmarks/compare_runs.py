@@ -15,7 +15,7 @@ import json
 import os
 
 from videoflow_tf import get_config, visualize
-from videoflow_tf.model_dir import MONITOR_FILE, read_config
+from videoflow_tf.run_dir import MONITOR_FILE, read_config
 from videoflow_tf.monitor import read_records
 
 COLUMNS = [("steps", "step", "{:d}"), ("CPU h", "cpu_hours", "{:.2f}"),

@@ -28,7 +28,7 @@ def main():
     args = parse_args()
     import videoflow_tf as vf
     from videoflow_tf.evaluate import bits_per_pixel
-    from videoflow_tf.model_dir import load_model
+    from videoflow_tf.open_model import RunModel, load_model
 
     model, step = load_model(args.model_dir)
     mixed = vf.VideoFlow(model.config.replace(mixed_precision=True))
@@ -36,7 +36,8 @@ def main():
     rows = {}
     for name, candidate in (("float32", model), ("mixed", mixed)):
         start = time.perf_counter()
-        rows[name] = bits_per_pixel(candidate, args.split, args.batch_size, args.data_dir)
+        rows[name] = bits_per_pixel(RunModel(candidate), args.split, args.batch_size,
+                                    args.data_dir)
         rows[name]["seconds"] = time.perf_counter() - start
     difference = rows["mixed"]["bpp"] - rows["float32"]["bpp"]
     print(f"\n{args.model_dir} (step {step}), {args.split}: "

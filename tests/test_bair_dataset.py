@@ -8,6 +8,7 @@ import pytest
 import videoflow_tf  # noqa: F401  (registers the builders)
 import tensorflow_datasets as tfds
 
+from helpers import build_bair, write_bair_folder
 from videoflow_tf.datasets.bair_action_free import bair_action_free_dataset_builder as bair
 from videoflow_tf.datasets.bair_action_free import fake_data
 
@@ -21,27 +22,11 @@ EXPECTED_SPLITS = {"train": ["train/traj_0_to_1.tfrecords", "train/traj_10_to_10
                    "test": ["test/traj_0_to_1.tfrecords"]}
 
 
-def write_folder(root, records_by_file):
-    """Writes {relative path: [tf.train.Example or raw bytes]} under root/softmotion30_44k."""
-    for relative, records in records_by_file.items():
-        path = root / bair.ROOT_FOLDER / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fake_data.write_records(path, records)
-    return root
-
-
 def random_files(seed=0):
     """{relative path: [video dicts]} for TRAIN_FILES and TEST_FILES."""
     rng = np.random.default_rng(seed)
     return {relative: [fake_data.random_video(rng) for _ in range(count)]
             for relative, count in {**TRAIN_FILES, **TEST_FILES}.items()}
-
-
-def build(tmp_path, manual_dir):
-    builder = bair.Builder(data_dir=str(tmp_path / "data"))
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
-    return builder
 
 
 @pytest.fixture
@@ -59,7 +44,7 @@ def no_network(monkeypatch):
 @pytest.mark.parametrize("layout", ["folder", "tar"])
 def test_round_trip_is_pixel_exact_from_manual_dir(tmp_path, no_network, layout):
     videos = random_files()
-    folder = write_folder(tmp_path / "extracted",
+    folder = write_bair_folder(tmp_path / "extracted",
                           {rel: [fake_data.make_example(v) for v in vs] for rel, vs in videos.items()})
     manual_dir = tmp_path / "manual"
     manual_dir.mkdir()
@@ -87,7 +72,7 @@ def test_round_trip_is_pixel_exact_from_manual_dir(tmp_path, no_network, layout)
 
 def test_download_path_reads_the_downloaded_tar(tmp_path, monkeypatch):
     videos = random_files(seed=1)
-    folder = write_folder(tmp_path / "extracted",
+    folder = write_bair_folder(tmp_path / "extracted",
                           {rel: [fake_data.make_example(v) for v in vs] for rel, vs in videos.items()})
     tar_path = tmp_path / "downloaded.tar"
     with tarfile.open(tar_path, "w") as tar:
@@ -96,7 +81,7 @@ def test_download_path_reads_the_downloaded_tar(tmp_path, monkeypatch):
     download = mock.Mock(return_value=tar_path)
     monkeypatch.setattr(tfds.download.DownloadManager, "download", download)
 
-    builder = build(tmp_path, manual_dir=tmp_path / "empty_manual_dir")
+    builder = build_bair(tmp_path / "data", manual_dir=tmp_path / "empty_manual_dir")
     download.assert_called_once_with(bair.URL)
     assert {split: info.num_examples for split, info in builder.info.splits.items()} == {
         "train": 3, "validation": 3, "test": 2}
@@ -110,7 +95,7 @@ def test_checksums_tsv_is_found_by_tfds():
 
 def test_no_manual_data_and_no_network_fails_fast_with_instructions(tmp_path, no_network):
     with pytest.raises(ConnectionError) as error:
-        build(tmp_path, manual_dir=tmp_path / "missing")
+        build_bair(tmp_path / "data", manual_dir=tmp_path / "missing")
     message = str(error.value)
     assert "cannot be reached" in message and bair.URL in message
     assert bair.TAR_NAME in message and bair.ROOT_FOLDER in message  # the instructions
@@ -124,7 +109,7 @@ def test_a_cached_download_skips_the_network_probe(tmp_path, no_network):
         file.truncate(int(bair.Builder.url_infos[bair.URL].size))
     no_network.side_effect = RuntimeError("handed over to TFDS")
     with pytest.raises(RuntimeError, match="handed over to TFDS"):
-        build(tmp_path, manual_dir=tmp_path / "missing")
+        build_bair(tmp_path / "data", manual_dir=tmp_path / "missing")
 
 
 def _good_files():
@@ -136,7 +121,7 @@ def _good_files():
 def _build_with(tmp_path, relative, records):
     files = _good_files()
     files[relative] = records
-    build(tmp_path, manual_dir=write_folder(tmp_path / "manual", files))
+    build_bair(tmp_path / "data", manual_dir=write_bair_folder(tmp_path / "manual", files))
 
 
 def _example(mutate):
@@ -148,10 +133,10 @@ def _example(mutate):
 
 def _build_with_file_bytes(tmp_path, relative, edit):
     """Builds from good files after replacing the bytes of one file by edit(bytes)."""
-    manual_dir = write_folder(tmp_path / "manual", _good_files())
+    manual_dir = write_bair_folder(tmp_path / "manual", _good_files())
     path = manual_dir / bair.ROOT_FOLDER / relative
     path.write_bytes(edit(path.read_bytes()))
-    build(tmp_path, manual_dir=manual_dir)
+    build_bair(tmp_path / "data", manual_dir=manual_dir)
 
 
 def test_corrupt_record_names_file_and_index(tmp_path):
@@ -207,7 +192,7 @@ def test_too_few_train_files_is_an_error(tmp_path):
                              "test/traj_0_to_1.tfrecords")}
     with pytest.raises(ValueError, match="holds 2 train and 1 test .tfrecords files; expected at "
                                          "least 3 train files"):
-        build(tmp_path, manual_dir=write_folder(tmp_path / "manual", files))
+        build_bair(tmp_path / "data", manual_dir=write_bair_folder(tmp_path / "manual", files))
 
 
 def test_registered_under_own_names_next_to_tfds_builtins():

@@ -1,5 +1,5 @@
 """The `videoflow-tf` command line end to end on the `tiny` config and a small
-stochastic-shapes dataset (32 training and 8 test videos, built once per session).
+stochastic-shapes dataset (conftest's shapes_data_dir: 32 training and 8 test videos).
 
 Commands run in-process through `cli.main`; subprocesses only for the console script and
 for the run that is killed with SIGKILL and resumed.
@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import types
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -26,24 +25,11 @@ import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from videoflow_tf import (cli, evaluate as evaluate_lib, export, model_dir as run_dir,
-                          train as train_lib, visualize)
-from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder as shapes
+from helpers import CONTEXT, SHAPES_SPLIT_SIZES, TINY, script
+from videoflow_tf import cli, export, open_model, run_dir, train as train_lib, visualize
 from videoflow_tf.monitor import SampleQuality, read_records
 from videoflow_tf.temperature_sweep import MAX_PSNR, frame_scores
 from videoflow_tf.videos import load_videos
-
-SPLIT_SIZES = {"train": 32, "test": 8}
-TINY = vf.get_config("tiny")  # 8x8 frames, 2 context + 2 target frames
-CONTEXT = TINY.num_context_frames
-
-
-@pytest.fixture(scope="session")
-def data_dir(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("tfds"))
-    with mock.patch.object(shapes.Builder, "SPLIT_SIZES", SPLIT_SIZES):
-        tfds.builder("stochastic_shapes", data_dir=path).download_and_prepare()
-    return path
 
 
 def _console_script():
@@ -59,11 +45,11 @@ def train_args(model_dir, data_dir, steps, *extra):
 
 
 @pytest.fixture(scope="module")
-def run(data_dir, tmp_path_factory):
+def run(shapes_data_dir, tmp_path_factory):
     """A tiny run trained for 6 steps, checkpointed at the start and every 3 steps (never
     by time, however slow the machine), sampled every 3."""
     model_dir = tmp_path_factory.mktemp("run") / "tiny"
-    args = train_args(model_dir, data_dir, 6, "--checkpoint-every-steps", "3",
+    args = train_args(model_dir, shapes_data_dir, 6, "--checkpoint-every-steps", "3",
                       "--checkpoint-every", "1e9", "--summary-every", "2")
     args[args.index("--sample-every") + 1] = "3"
     assert cli.main(args) == 0
@@ -95,7 +81,7 @@ def events(model_dir, log_dir=run_dir.LOG_DIR):
 def test_train_monitors_its_samples_in_json_lines_and_tensorboard(run):
     (record,) = read_records(os.path.join(run, run_dir.MONITOR_FILE))  # at the end only
     assert record["step"] == 6 and record["num_frames"] == 5 - CONTEXT
-    assert 0 < record["cpu_seconds"] and record["samples"] == SPLIT_SIZES["test"] * 2
+    assert 0 < record["cpu_seconds"] and record["samples"] == SHAPES_SPLIT_SIZES["test"] * 2
     for key in ("sample_bpp", "real_bpp", "sample_to_real_bpp", "invalid_fraction",
                 "consistent_fraction", "colour_kept_fraction", "continued_fraction"):
         assert np.isfinite(record[key])
@@ -105,9 +91,9 @@ def test_train_monitors_its_samples_in_json_lines_and_tensorboard(run):
         np.testing.assert_allclose(value, record[key], rtol=1e-6)
 
 
-def test_a_cpu_budget_stops_training_and_counts_across_resumption(data_dir, tmp_path):
+def test_a_cpu_budget_stops_training_and_counts_across_resumption(shapes_data_dir, tmp_path):
     model_dir = tmp_path / "budget"
-    assert cli.main(train_args(model_dir, data_dir, 1000, "--max-cpu-seconds", "3",
+    assert cli.main(train_args(model_dir, shapes_data_dir, 1000, "--max-cpu-seconds", "3",
                                "--monitor-every", "0")) == 0
     checkpoint = tf.train.Checkpoint(cpu_seconds=tf.Variable(0.0, dtype=tf.float64))
     latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
@@ -115,30 +101,31 @@ def test_a_cpu_budget_stops_training_and_counts_across_resumption(data_dir, tmp_
     used, step = float(checkpoint.cpu_seconds.numpy()), run_dir.checkpoint_step(latest)
     assert 3 <= used < 30 and 0 < step < 1000
     # Spent: a second start trains no further; a larger budget continues the count.
-    assert cli.main(train_args(model_dir, data_dir, 1000, "--max-cpu-seconds", "3")) == 0
+    assert cli.main(train_args(model_dir, shapes_data_dir, 1000, "--max-cpu-seconds", "3")) == 0
     assert run_dir.checkpoint_step(tf.train.latest_checkpoint(str(model_dir / "checkpoints"))) == step
-    assert cli.main(train_args(model_dir, data_dir, step + 3, "--max-cpu-seconds", "1000",
+    assert cli.main(train_args(model_dir, shapes_data_dir, step + 3, "--max-cpu-seconds", "1000",
                                "--monitor-every", "0")) == 0
     checkpoint.restore(tf.train.latest_checkpoint(str(model_dir / "checkpoints"))).expect_partial()
     assert float(checkpoint.cpu_seconds.numpy()) > used
 
 
 @pytest.mark.parametrize("source", ["run", "savedmodel"])
-def test_a_new_run_starts_from_the_weights_of_another_model(run, data_dir, tmp_path, source):
-    model, _ = run_dir.load_model(run)
+def test_a_new_run_starts_from_the_weights_of_another_model(run, shapes_data_dir, tmp_path, source):
+    model, _ = open_model.load_model(run)
     path = run if source == "run" else export.export_saved_model(model, str(tmp_path / "sm"))
     model_dir = tmp_path / "continued"
-    assert cli.main(train_args(model_dir, data_dir, 1, "--init-from", path,
+    assert cli.main(train_args(model_dir, shapes_data_dir, 1, "--init-from", path,
                                "--set", "learning_rate=1e-30", "--monitor-every", "0")) == 0
-    continued, step = run_dir.load_model(str(model_dir))
+    continued, step = open_model.load_model(str(model_dir))
     assert step == 1  # the step count starts afresh
     for ours, theirs in zip(continued.weights, model.weights):
         np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
     assert run_dir.read_settings(str(model_dir))["init_from"] == os.path.abspath(path)
 
 
-def test_init_from_a_model_of_another_architecture_is_refused(run, data_dir, tmp_path, capsys):
-    code = cli.main(train_args(tmp_path / "other", data_dir, 1, "--init-from", run,
+def test_init_from_a_model_of_another_architecture_is_refused(run, shapes_data_dir, tmp_path,
+                                                              capsys):
+    code = cli.main(train_args(tmp_path / "other", shapes_data_dir, 1, "--init-from", run,
                                "--set", "coupling_width=4"))
     assert code == 2
     assert "does not fit" in capsys.readouterr().err
@@ -167,26 +154,25 @@ def test_train_writes_the_config_checkpoints_and_tensorboard_logs(run):
 
 
 def test_a_second_run_resumes_to_the_requested_total_with_the_data_continuing(
-        run, data_dir, tmp_path, capsys):
+        run, shapes_data_dir, tmp_path, capsys):
     model_dir = copy_run(run, tmp_path)
-    assert cli.main(train_args(model_dir, data_dir, 8)) == 0
+    assert cli.main(train_args(model_dir, shapes_data_dir, 8)) == 0
     out = capsys.readouterr().out
     assert "at step 6 of 8" in out
     assert progress_counts(out) == [(2, 2)] and "Steps 7-8 of 8" in out
-    model, step = run_dir.load_model(model_dir)
+    model, step = open_model.load_model(model_dir)
     assert step == 8
 
     # Data order: a restored run's batches are those after the ones its steps used.
-    _, _, dataset, step = train_lib.setup_training(TINY, model_dir, data_dir, 0, 3)
+    _, _, dataset, step = train_lib.setup_training(TINY, model_dir, shapes_data_dir, 0, 3)
     assert step == 8
     fresh = vf.data.make_dataset("stochastic_shapes", "train", TINY, TINY.batch_size,
-                                 training=True, data_dir=data_dir, seed=0)
+                                 training=True, data_dir=shapes_data_dir, seed=0)
     np.testing.assert_array_equal(np.stack(list(tfds.as_numpy(dataset.take(2)))),
                                   np.stack(list(tfds.as_numpy(fresh.skip(8).take(2)))))
 
 
-DETERMINISTIC_CLI = os.path.join(os.path.dirname(__file__), "scripts",
-                                 "deterministic_videoflow_tf.py")
+DETERMINISTIC_CLI = script("deterministic_videoflow_tf.py")
 
 
 def _kill_when(command, log, condition, timeout=600):
@@ -218,7 +204,7 @@ def _latest_step(model_dir):
 
 
 def test_train_killed_three_times_ends_with_the_weights_of_an_uninterrupted_run(
-        data_dir, tmp_path):
+        shapes_data_dir, tmp_path):
     """SIGKILL before the first checkpoint, while one is being written and after one; each
     restart resumes from the last whole checkpoint and the weights end as a run's that
     was never killed (op determinism on in both)."""
@@ -227,7 +213,7 @@ def test_train_killed_three_times_ends_with_the_weights_of_an_uninterrupted_run(
     def command(model_dir):
         # -u: what a run printed before its SIGKILL reaches the log.
         return [sys.executable, "-u", DETERMINISTIC_CLI] + train_args(
-            model_dir, data_dir, steps, "--checkpoint-every-steps", "1")
+            model_dir, shapes_data_dir, steps, "--checkpoint-every-steps", "1")
 
     whole, killed = str(tmp_path / "whole"), str(tmp_path / "killed")
     subprocess.run(command(whole), check=True, capture_output=True, timeout=600)
@@ -266,8 +252,8 @@ def test_train_killed_three_times_ends_with_the_weights_of_an_uninterrupted_run(
     assert f"at step {mid_write} of {steps}" in texts[2]
     assert "a checkpoint a killed run left half-written" in texts[2]  # and removed it
     assert f"at step {last_whole} of {steps}" in texts[3]  # nothing lost
-    (model, step), (expected, expected_step) = (run_dir.load_model(killed),
-                                                run_dir.load_model(whole))
+    (model, step), (expected, expected_step) = (open_model.load_model(killed),
+                                                open_model.load_model(whole))
     assert step == expected_step == steps
     for weight, reference in zip(model.weights, expected.weights):
         np.testing.assert_allclose(weight.numpy(), reference.numpy(), rtol=1e-6, atol=1e-7,
@@ -275,29 +261,29 @@ def test_train_killed_three_times_ends_with_the_weights_of_an_uninterrupted_run(
 
 
 def test_a_non_finite_loss_stops_with_the_step_and_keeps_the_good_weights(
-        data_dir, tmp_path, capsys):
+        shapes_data_dir, tmp_path, capsys):
     model_dir = str(tmp_path / "nan")
     # An absurd learning rate makes the first update overflow the weights.
-    assert cli.main(train_args(model_dir, data_dir, 20, "--set", "learning_rate=1e30")) == 1
+    assert cli.main(train_args(model_dir, shapes_data_dir, 20, "--set", "learning_rate=1e30")) == 1
     error = capsys.readouterr().err.strip()
     assert "the loss was not finite at step 2" in error and "(step 1)" in error
-    model, step = run_dir.load_model(model_dir)
+    model, step = open_model.load_model(model_dir)
     assert step == 1
     assert all(np.all(np.isfinite(w.numpy())) for w in model.weights
                if w.dtype.startswith("float"))
 
 
-def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, data_dir, tmp_path,
+def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, shapes_data_dir, tmp_path,
                                                                     capsys):
     out = tmp_path / "eval.json"
     assert cli.main(["evaluate", "--model-dir", run, "--out", str(out), "--batch-size", "3",
                      "--sample-videos", "5", "--seed", "7"]) == 0
     assert "\x1b[" not in capsys.readouterr().out  # no colour codes but on a terminal
     results = json.loads(out.read_text())
-    assert results["step"] == 6 and results["num_videos"] == SPLIT_SIZES["test"]
-    model, _ = run_dir.load_model(run)
+    assert results["step"] == 6 and results["num_videos"] == SHAPES_SPLIT_SIZES["test"]
+    model, _ = open_model.load_model(run)
     videos = vf.data.make_dataset("stochastic_shapes", "test", TINY, 8, training=False,
-                                  data_dir=data_dir)
+                                  data_dir=shapes_data_dir)
     expected = model.bits_per_pixel(next(iter(videos)), seed=7, per_frame=True).numpy()
     np.testing.assert_allclose(results["bpp_per_frame"], expected.mean(axis=0), rtol=1e-5)
     np.testing.assert_allclose(results["bpp"], expected.mean(), rtol=1e-5)
@@ -342,9 +328,9 @@ class _StubQuality(SampleQuality):
         return np.ones(len(videos))
 
 
-def test_motion_metrics_tell_oracle_reverse_and_still_futures_apart(data_dir):
+def test_motion_metrics_tell_oracle_reverse_and_still_futures_apart(shapes_data_dir):
     config = TINY.replace(image_size=32, num_context_frames=2)
-    videos = load_videos(config, "test", 8, data_dir, num_frames=5)
+    videos = load_videos(config, "test", 8, shapes_data_dir, num_frames=5)
     for mode, expected in [("oracle", 1.0), ("still", 0.0)]:
         report = _StubQuality(config, videos, mode).measure(videos, 3, seeds_per_video=1)
         assert report["consistent_fraction"] == report["continued_fraction"] == expected
@@ -371,8 +357,8 @@ def test_sample_writes_a_gif_grid_with_context_frames_marked_and_a_png_strip(run
     assert strip.size == ((CONTEXT + 4) * (small + 2) - 2, 6 * (small + 2) - 2)
 
 
-def test_sample_from_an_exported_savedmodel_matches_the_run(run, data_dir, tmp_path):
-    model, _ = run_dir.load_model(run)
+def test_sample_from_an_exported_savedmodel_matches_the_run(run, shapes_data_dir, tmp_path):
+    model, _ = open_model.load_model(run)
     version = export.export_saved_model(model, str(tmp_path / "savedmodels" / "tiny"),
                                            num_frames=2)
     strips = []
@@ -381,7 +367,7 @@ def test_sample_from_an_exported_savedmodel_matches_the_run(run, data_dir, tmp_p
         # 5 frames from a SavedModel that samples 2 per call: fed back as context twice.
         assert cli.main(["sample", "--model", source, "--out", str(tmp_path / f"{name}.gif"),
                          "--num-contexts", "2", "--samples-per-context", "2",
-                         "--num-frames", "5", "--seed", "11", "--data-dir", data_dir]) == 0
+                         "--num-frames", "5", "--seed", "11", "--data-dir", shapes_data_dir]) == 0
         strips.append(np.asarray(Image.open(tmp_path / f"{name}.png")))
     assert Image.open(tmp_path / "base.gif").n_frames == CONTEXT + 5
     np.testing.assert_array_equal(strips[1], strips[2])
@@ -390,6 +376,34 @@ def test_sample_from_an_exported_savedmodel_matches_the_run(run, data_dir, tmp_p
     width = (strips[0].shape[1] + 2) // frames_per_row
     np.testing.assert_array_equal(strips[0][:, :width * (CONTEXT + 2)],
                                   strips[1][:, :width * (CONTEXT + 2)])
+
+
+def test_evaluate_scores_a_savedmodel_through_its_signatures_as_the_run(run, shapes_data_dir,
+                                                                      tmp_path, capsys):
+    model, _ = open_model.load_model(run)
+    version = export.export_saved_model(model, str(tmp_path / "savedmodels" / "tiny"))
+    results = {}
+    for name, source in [("run", run), ("savedmodel", os.path.dirname(version))]:
+        out = tmp_path / f"{name}.json"
+        assert cli.main(["evaluate", "--model", source, "--out", str(out), "--data-dir",
+                         shapes_data_dir, "--sample-videos", "4", "--sample-frames",
+                         str(TINY.num_target_frames)]) == 0
+        results[name] = json.loads(out.read_text())
+    ran, served = results["run"], results["savedmodel"]
+    assert served["saved_model"] == version and "step" not in served
+    assert served["num_videos"] == ran["num_videos"] == SHAPES_SPLIT_SIZES["test"]
+    # The log_prob signature's noise is evaluate's default --seed 0.
+    np.testing.assert_allclose(served["bpp_per_frame"], ran["bpp_per_frame"], rtol=1e-5)
+    # serving_default samples the run's frames: the same seeds give the same futures.
+    assert served["samples"]["num_frames"] == TINY.num_target_frames
+    for key in ("sample_bpp", "real_bpp", "invalid_fraction", "consistent_fraction"):
+        np.testing.assert_allclose(served["samples"][key], ran["samples"][key], rtol=1e-5,
+                                   err_msg=key)
+    assert np.isfinite(served["samples"]["continued_fraction"])
+
+    capsys.readouterr()
+    assert cli.main(["evaluate", "--model", version]) == 2  # nowhere to write by default
+    assert "--out is needed to evaluate a SavedModel" in capsys.readouterr().err
 
 
 def test_sample_is_reproducible_with_a_seed(run, tmp_path):
@@ -403,7 +417,7 @@ def test_sample_is_reproducible_with_a_seed(run, tmp_path):
     assert not np.array_equal(frames[0], frames[2])
 
 
-def test_order_scores_every_later_frame_right_after_the_context(run, data_dir, tmp_path,
+def test_order_scores_every_later_frame_right_after_the_context(run, shapes_data_dir, tmp_path,
                                                                 capsys):
     out = tmp_path / "order.json"
     assert cli.main(["order", "--model-dir", run, "--out", str(out), "--num-videos", "5",
@@ -411,8 +425,8 @@ def test_order_scores_every_later_frame_right_after_the_context(run, data_dir, t
     assert "\x1b[" not in capsys.readouterr().out
     results = json.loads(out.read_text())
     assert results["frames"] == list(range(CONTEXT, 5)) and results["num_videos"] == 5
-    model, _ = run_dir.load_model(run)
-    videos = vf.videos.load_videos(TINY, "test", 5, data_dir, num_frames=5)
+    model, _ = open_model.load_model(run)
+    videos = vf.videos.load_videos(TINY, "test", 5, shapes_data_dir, num_frames=5)
     for index, frame in enumerate(results["frames"]):
         clips = np.concatenate([videos[:, :CONTEXT], videos[:, frame:frame + 1]], axis=1)
         np.testing.assert_allclose(results["bpp"][index],
@@ -421,13 +435,13 @@ def test_order_scores_every_later_frame_right_after_the_context(run, data_dir, t
     assert Image.open(tmp_path / "order.png").size[0] > 0
 
 
-def test_interpolation_starts_and_ends_at_the_two_videos(run, data_dir, tmp_path):
+def test_interpolation_starts_and_ends_at_the_two_videos(run, shapes_data_dir, tmp_path):
     out = tmp_path / "interpolation.gif"
     assert cli.main(["interpolate", "--model-dir", run, "--out", str(out), "--videos", "2",
                      "5", "--steps", "3"]) == 0
     frames = CONTEXT + TINY.num_target_frames
     assert Image.open(out).n_frames == frames
-    videos = vf.videos.load_videos(TINY, "test", 6, data_dir)
+    videos = vf.videos.load_videos(TINY, "test", 6, shapes_data_dir)
     scale = max(1, visualize.default_scale(TINY.image_size) // 2)
     rows = np.asarray(Image.open(tmp_path / "interpolation.png"))
     expected = visualize.strip(videos[[2, 5]], 0, scale)
@@ -484,15 +498,17 @@ def test_frame_scores_are_psnr_and_ssim_averaged_over_frames():
      "argument --steps: invalid positive int value: '0'"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/file/r"],
      "cannot write the model directory"),
-    (["evaluate", "--model-dir", "{tmp}/missing"], "model directory '{tmp}/missing' does not "
+    (["evaluate", "--model-dir", "{tmp}/missing"], "model '{tmp}/missing' does not exist"),
+    (["evaluate", "--model-dir", "{tmp}"], "is neither a training run folder"),
+    (["order", "--model-dir", "{tmp}/missing"], "model directory '{tmp}/missing' does not "
      "exist"),
-    (["evaluate", "--model-dir", "{tmp}"], "is not a training model directory"),
+    (["order", "--model-dir", "{tmp}"], "is not a training model directory"),
     (["sample", "--model", "{tmp}/missing", "--out", "{tmp}/s.gif"], "does not exist"),
     (["sample", "--model", "{tmp}", "--out", "{tmp}/s.gif"],
      "is neither a training run folder"),
     (["sample", "--model", "{tmp}/file", "--out", "{tmp}/s.gif"],
      "model '{tmp}/file' is a file, not a folder"),
-    (["evaluate", "--model-dir", "{tmp}/file"], "model directory '{tmp}/file' is a file"),
+    (["evaluate", "--model-dir", "{tmp}/file"], "model '{tmp}/file' is a file, not a folder"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--dataset",
       "stochastic_shapes/purple"], "unknown builder config 'purple' of stochastic_shapes; "
      "expected one of ['gray', 'black']"),
@@ -512,25 +528,25 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys):
     assert error.startswith("videoflow-tf")
 
 
-def test_resuming_with_another_config_is_refused(run, data_dir, tmp_path, capsys):
+def test_resuming_with_another_config_is_refused(run, shapes_data_dir, tmp_path, capsys):
     model_dir = copy_run(run, tmp_path)
-    args = train_args(model_dir, data_dir, 9, "--set", "num_steps=3")
+    args = train_args(model_dir, shapes_data_dir, 9, "--set", "num_steps=3")
     assert cli.main(args) == 2
     error = capsys.readouterr().err
     assert "holds a run with another configuration (num_steps: 2 in the run, 3 now)" in error
-    assert cli.main(train_args(model_dir, data_dir, 9, "--data-seed", "1")) == 2
+    assert cli.main(train_args(model_dir, shapes_data_dir, 9, "--data-seed", "1")) == 2
     assert "data_seed: 0 in the run, 1 now" in capsys.readouterr().err
     assert run_dir.read_config(model_dir) == TINY  # untouched
 
 
 def test_a_failed_start_writes_nothing_and_a_fresh_run_checkpoints_its_start(
-        data_dir, tmp_path, capsys):
+        shapes_data_dir, tmp_path, capsys):
     model_dir = tmp_path / "fresh"
     for extra, message in [
             (["--dataset", "stochastic_shapes/purple"], "unknown builder config 'purple'"),
             (["--set", "num_train_frames=6"], "stochastic_shapes videos have 5 frames, fewer "
              "than the config's num_train_frames 6")]:
-        assert cli.main(train_args(model_dir, data_dir, 4, *extra)) == 2
+        assert cli.main(train_args(model_dir, shapes_data_dir, 4, *extra)) == 2
         error = capsys.readouterr().err
         assert len(error.strip().splitlines()) == 1 and message in error
         assert not model_dir.exists()
@@ -541,7 +557,7 @@ def test_a_failed_start_writes_nothing_and_a_fresh_run_checkpoints_its_start(
     record = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: at_start.extend(
         run_dir.checkpoint_step(path) for path in tf.train.get_checkpoint_state(
             str(model_dir / "checkpoints")).all_model_checkpoint_paths))
-    result = train_lib.train(TINY, None, str(model_dir), 4, data_dir=data_dir,
+    result = train_lib.train(TINY, None, str(model_dir), 4, data_dir=shapes_data_dir,
                              steps_per_epoch=3, sample_every=0, verbose=2, callbacks=[record])
     assert at_start == [0] and result.step == 4
     out = capsys.readouterr().out
@@ -568,7 +584,7 @@ def test_a_damaged_newest_checkpoint_is_skipped_saying_which_and_why(run, tmp_pa
     model_dir = copy_run(run, tmp_path)
     checkpoints = os.path.join(model_dir, "checkpoints")
     _damage(os.path.join(checkpoints, "ckpt-6"), how)
-    _, step = run_dir.load_model(model_dir)
+    _, step = open_model.load_model(model_dir)
     assert step == 3
     error = capsys.readouterr().err
     assert error.startswith(f"videoflow-tf: skipping a checkpoint: checkpoint "
@@ -578,15 +594,15 @@ def test_a_damaged_newest_checkpoint_is_skipped_saying_which_and_why(run, tmp_pa
 
 
 def test_train_resumes_past_a_truncated_newest_checkpoint_and_none_reading_is_one_line(
-        run, data_dir, tmp_path, capsys):
+        run, shapes_data_dir, tmp_path, capsys):
     model_dir = copy_run(run, tmp_path)
     checkpoints = os.path.join(model_dir, "checkpoints")
     _damage(os.path.join(checkpoints, "ckpt-6"), "truncate data")
-    assert cli.main(train_args(model_dir, data_dir, 7)) == 0
+    assert cli.main(train_args(model_dir, shapes_data_dir, 7)) == 0
     captured = capsys.readouterr()
     assert "skipping a checkpoint: checkpoint" in captured.err
     assert "Resuming" in captured.out and "at step 3 of 7" in captured.out
-    assert run_dir.load_model(model_dir)[1] == 7
+    assert open_model.load_model(model_dir)[1] == 7
     assert "skipping" not in capsys.readouterr().err  # the newest reads again
 
     for index in glob.glob(os.path.join(checkpoints, "ckpt-*.index")):
@@ -598,9 +614,9 @@ def test_train_resumes_past_a_truncated_newest_checkpoint_and_none_reading_is_on
                             "does not read (")
 
 
-def test_resuming_may_change_the_sampling_temperature(run, data_dir, tmp_path, capsys):
+def test_resuming_may_change_the_sampling_temperature(run, shapes_data_dir, tmp_path, capsys):
     model_dir = copy_run(run, tmp_path)
-    assert cli.main(train_args(model_dir, data_dir, 6, "--set", "temperature=0.5")) == 0
+    assert cli.main(train_args(model_dir, shapes_data_dir, 6, "--set", "temperature=0.5")) == 0
     assert "already trained to step 6" in capsys.readouterr().out
     assert run_dir.read_config(model_dir) == TINY.replace(temperature=0.5)
 
@@ -622,10 +638,10 @@ def test_console_script_documents_every_command():
         assert command in result.stdout
 
 
-def test_a_command_writes_nothing_to_stderr_but_its_errors(run, data_dir, tmp_path):
+def test_a_command_writes_nothing_to_stderr_but_its_errors(run, shapes_data_dir, tmp_path):
     """No TensorFlow start-up lines and no warning from TFDS's own video decoding."""
     result = subprocess.run(
-        [_console_script(), "sample", "--model", run, "--data-dir", data_dir,
+        [_console_script(), "sample", "--model", run, "--data-dir", shapes_data_dir,
          "--out", str(tmp_path / "samples.gif"), "--num-contexts", "1",
          "--samples-per-context", "1"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

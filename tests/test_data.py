@@ -1,9 +1,5 @@
 """vf.data.make_dataset / distribute_dataset on small prepared datasets."""
-import subprocess
-import sys
-import textwrap
 import types
-from unittest import mock
 
 import numpy as np
 import pytest
@@ -11,11 +7,10 @@ import pytest
 import videoflow_tf as vf
 import tensorflow_datasets as tfds
 
-from videoflow_tf.datasets.bair_action_free import bair_action_free_dataset_builder as bair
+from helpers import SHAPES_SPLIT_SIZES, build_bair, run_script, write_bair_folder
 from videoflow_tf.datasets.bair_action_free import fake_data
-from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder as shapes
 
-SHAPES_SIZES = {"train": 12, "test": 7}
+TEST_VIDEOS = SHAPES_SPLIT_SIZES["test"]  # of shapes_data_dir
 # bair: train = the first two files (3 videos), validation = the last two (2), test 2.
 BAIR_FILES = {"train/traj_0_to_1.tfrecords": 2, "train/traj_2_to_2.tfrecords": 1,
               "train/traj_3_to_3.tfrecords": 1, "train/traj_4_to_4.tfrecords": 1,
@@ -29,27 +24,14 @@ def frames(train=4, context=3, target=10, size=64, clip=None):
 
 
 @pytest.fixture(scope="module")
-def shapes_dir(tmp_path_factory):
-    data_dir = str(tmp_path_factory.mktemp("shapes"))
-    with mock.patch.object(shapes.Builder, "SPLIT_SIZES", SHAPES_SIZES):
-        for config in ("gray", "black"):
-            tfds.builder(f"stochastic_shapes/{config}", data_dir=data_dir).download_and_prepare()
-    return data_dir
-
-
-@pytest.fixture(scope="module")
 def bair_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("bair")
     rng = np.random.default_rng(0)
-    for relative, count in BAIR_FILES.items():
-        path = root / "manual" / bair.ROOT_FOLDER / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fake_data.write_records(path, [fake_data.make_example(fake_data.random_video(rng))
-                                       for _ in range(count)])
-    data_dir = str(root / "data")
-    tfds.builder("bair_action_free", data_dir=data_dir).download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=str(root / "manual")))
-    return data_dir
+    write_bair_folder(root / "manual", {
+        relative: [fake_data.make_example(fake_data.random_video(rng)) for _ in range(count)]
+        for relative, count in BAIR_FILES.items()})
+    build_bair(root / "data", root / "manual")
+    return str(root / "data")
 
 
 def videos_of(name, split, data_dir):
@@ -87,10 +69,10 @@ def test_training_windows_come_from_the_first_frames_only_if_asked(bair_dir):
     assert starts == set(range(13 - 4 + 1))  # every start from 0 to 9, none later
 
 
-def test_training_is_reproducible_with_a_seed(shapes_dir):
+def test_training_is_reproducible_with_a_seed(shapes_data_dir):
     def first_batches(seed):
         dataset = vf.data.make_dataset("stochastic_shapes", "train", frames(train=2), batch_size=4,
-                                       training=True, data_dir=shapes_dir, seed=seed)
+                                       training=True, data_dir=shapes_data_dir, seed=seed)
         return np.stack(list(tfds.as_numpy(dataset.take(5))))
 
     np.testing.assert_array_equal(first_batches(3), first_batches(3))
@@ -107,27 +89,28 @@ def test_evaluation_gives_first_frames_in_order_once(bair_dir, split):
     np.testing.assert_array_equal(batches[0], np.stack(expected))
 
 
-def test_frames_are_area_resized_and_rounded(shapes_dir):
+def test_frames_are_area_resized_and_rounded(shapes_data_dir):
     config = vf.get_config("tiny")  # 8x8 frames, 2 context + 2 target
     (batch,) = tfds.as_numpy(vf.data.make_dataset(
-        "stochastic_shapes", "test", config, batch_size=7, training=False, data_dir=shapes_dir))
-    assert batch.shape == (7, 4, 8, 8, 3) and batch.dtype == np.uint8
-    full = np.stack(videos_of("stochastic_shapes", "test", shapes_dir))[:, :4]
-    block_means = full.reshape(7, 4, 8, 8, 8, 8, 3).astype(np.float64).mean(axis=(3, 5))
+        "stochastic_shapes", "test", config, batch_size=TEST_VIDEOS, training=False,
+        data_dir=shapes_data_dir))
+    assert batch.shape == (TEST_VIDEOS, 4, 8, 8, 3) and batch.dtype == np.uint8
+    full = np.stack(videos_of("stochastic_shapes", "test", shapes_data_dir))[:, :4]
+    block_means = full.reshape(TEST_VIDEOS, 4, 8, 8, 8, 8, 3).astype(np.float64).mean(axis=(3, 5))
     np.testing.assert_array_equal(batch, np.round(block_means))
 
 
-def test_frames_are_enlarged_bilinearly(shapes_dir):
+def test_frames_are_enlarged_bilinearly(shapes_data_dir):
     (batch,) = tfds.as_numpy(vf.data.make_dataset(
-        "stochastic_shapes/black", "test", frames(context=1, target=1, size=96), batch_size=7,
-        training=False, data_dir=shapes_dir))
-    assert batch.shape == (7, 2, 96, 96, 3) and batch.dtype == np.uint8
+        "stochastic_shapes/black", "test", frames(context=1, target=1, size=96),
+        batch_size=TEST_VIDEOS, training=False, data_dir=shapes_data_dir))
+    assert batch.shape == (TEST_VIDEOS, 2, 96, 96, 3) and batch.dtype == np.uint8
     np.testing.assert_array_equal(batch[:, :, :8, :8], 0)  # the black config's background
 
 
-def test_works_with_the_package_config(shapes_dir):
+def test_works_with_the_package_config(shapes_data_dir):
     dataset = vf.data.make_dataset("stochastic_shapes", "train", vf.get_config("shapes"),
-                                   batch_size=2, training=True, data_dir=shapes_dir, seed=0)
+                                   batch_size=2, training=True, data_dir=shapes_data_dir, seed=0)
     assert dataset.element_spec.shape.as_list() == [2, 2, 64, 64, 3]
 
 
@@ -136,45 +119,22 @@ def test_works_with_the_package_config(shapes_dir):
     (frames(context=3, target=3), False, r"num_context_frames \+ num_target_frames is 6"),
     (frames(train=0), True, "num_train_frames is 0"),
 ])
-def test_too_many_frames_is_a_clear_error(shapes_dir, config, training, what):
+def test_too_many_frames_is_a_clear_error(shapes_data_dir, config, training, what):
     with pytest.raises(ValueError, match=f"stochastic_shapes videos have 5 frames, but the config's {what}"):
         vf.data.make_dataset("stochastic_shapes", "train", config, batch_size=2, training=training,
-                             data_dir=shapes_dir)
+                             data_dir=shapes_data_dir)
 
 
-def test_unknown_dataset_and_bad_batch_size_are_errors(shapes_dir):
+def test_unknown_dataset_and_bad_batch_size_are_errors(shapes_data_dir):
     with pytest.raises(ValueError, match="unknown dataset 'bair_robot_pushing_small'"):
         vf.data.make_dataset("bair_robot_pushing_small", "train", frames(), 2, True)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         vf.data.make_dataset("stochastic_shapes", "train", frames(train=2), 0, True,
-                             data_dir=shapes_dir)
+                             data_dir=shapes_data_dir)
 
 
-def test_mirrored_strategy_on_two_cpus_gets_per_replica_batches(shapes_dir):
+def test_mirrored_strategy_on_two_cpus_gets_per_replica_batches(shapes_data_dir):
     # Logical devices must be set before TensorFlow starts, so in a fresh process.
-    script = textwrap.dedent(f"""
-        import types
-        import videoflow_tf as vf
-        import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        config = types.SimpleNamespace(num_train_frames=2, num_context_frames=1,
-                                       num_target_frames=2, image_size=64,
-                                       train_clip_frames=None)
-        dataset = vf.data.distribute_dataset(strategy, "stochastic_shapes", "train", config, 4,
-                                             training=True, data_dir={shapes_dir!r}, seed=0)
-        batch = next(iter(dataset))
-        print([tuple(x.shape) for x in strategy.experimental_local_results(batch)])
-        try:
-            vf.data.distribute_dataset(strategy, "stochastic_shapes", "train", config, 3, True,
-                                       data_dir={shapes_dir!r})
-        except ValueError as error:
-            print(error)
-    """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = result.stdout.strip().splitlines()
+    lines = run_script("mirrored_batches.py", shapes_data_dir, timeout=120).strip().splitlines()
     assert lines[-2] == "[(2, 2, 64, 64, 3), (2, 2, 64, 64, 3)]"
     assert lines[-1] == "global_batch_size 3 does not divide over 2 replicas."

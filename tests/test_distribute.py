@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import types
 from unittest import mock
 
@@ -17,38 +16,12 @@ import pytest
 
 import videoflow_tf  # noqa: F401  (before TensorFlow: imports it quietly)
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
+from helpers import run_script, script
 from videoflow_tf import cli, distribute
-from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder as shapes
 
-TWO_CPUS = """
-    import videoflow_tf as vf
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-"""
 STEPS = 5
 LEARNING_RATE = 0.005
-
-
-def run_python(*parts, timeout=240):
-    """Runs the Python source made of `parts` (each dedented) in a fresh process; its stdout."""
-    script = "".join(textwrap.dedent(part) for part in parts)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=timeout)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
-
-
-@pytest.fixture(scope="module")
-def shapes_dir(tmp_path_factory):
-    data_dir = str(tmp_path_factory.mktemp("shapes"))
-    with mock.patch.object(shapes.Builder, "SPLIT_SIZES", {"train": 12, "test": 4}):
-        # Two files per split: TFDS shards a split by files between workers.
-        tfds.builder("stochastic_shapes", data_dir=data_dir).download_and_prepare(
-            download_config=tfds.download.DownloadConfig(num_shards=2))
-    return data_dir
 
 
 # ------------------------------------------------------------------------ by name
@@ -82,15 +55,7 @@ def test_multi_worker_needs_a_valid_tf_config(monkeypatch, tf_config, message):
 
 def test_tpu_strategy_without_a_tpu_is_a_clear_error():
     # Connecting to a cluster changes the process's TensorFlow context: a fresh process.
-    out = run_python("""
-        import os
-        import videoflow_tf as vf
-        os.environ.pop("TPU_NAME", None)
-        try:
-            vf.distribute.make_strategy("tpu")
-        except RuntimeError as error:
-            print(error)
-    """, timeout=120)
+    out = run_script("no_tpu.py", timeout=120)
     assert out.strip().splitlines()[-1].startswith("no TPU reachable at 'local' (")
     assert "set TPU_NAME to the TPU's name or grpc:// address" in out
 
@@ -137,7 +102,7 @@ def test_global_batch_noise_does_not_depend_on_the_split_over_replicas():
 
 
 def test_mirrored_training_matches_one_device_and_checkpoints_move_between_them(
-        shapes_dir, tmp_path):
+        shapes_data_dir, tmp_path):
     """The tiny config on the same data and global batch 4: one device, then two replicas
     (2 + 2 videos). `fit` initialises both identically from their first batch; the losses
     and the final weights agree. A non-finite loss on one replica only skips the update on both.
@@ -150,114 +115,7 @@ def test_mirrored_training_matches_one_device_and_checkpoints_move_between_them(
     either sign and two correct runs drift apart at 1e-4 within a few steps. With SGD the
     runs differ by rounding only and a wrong gradient scale shows at once.
     """
-    out = run_python(TWO_CPUS, f"LEARNING_RATE = {LEARNING_RATE}\n", f"""
-        import json
-        import keras
-        import numpy as np
-        from videoflow_tf.model_dir import make_checkpoint
-
-        keras.utils.set_random_seed(0)  # the prior's initial kernels
-
-        config = vf.get_config("tiny")
-        data = dict(name="stochastic_shapes", split="train", config=config, training=True,
-                    data_dir={shapes_dir!r}, seed=0)
-        mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        poison = tf.Variable(False, trainable=False)  # NaN loss on replica 1 when set
-
-        class Poisonable(vf.VideoFlow):
-            def _bits_per_pixel(self, video, first, seed):
-                bpp = super()._bits_per_pixel(video, first, seed)
-                context = tf.distribute.get_replica_context()
-                on_replica_1 = poison & tf.equal(context.replica_id_in_sync_group, 1)
-                return tf.where(on_replica_1, float("nan"), bpp)
-
-        def sgd():
-            return keras.optimizers.SGD(learning_rate=LEARNING_RATE, momentum=0.9)
-
-        def float_weights(model):
-            return [w.numpy() for w in model.weights if w.dtype.startswith("float")]
-
-        def train(model, make_data):
-            # fit initialises the model from its data; then fresh pipelines, whose first
-            # iterators see the same order (a second iterator of one reshuffles).
-            model.fit(make_data(), epochs=0, verbose=0)
-            initialised = float_weights(model)
-            history = model.fit(make_data(), epochs={STEPS}, steps_per_epoch=1, verbose=0)
-            return history.history["loss"], initialised, float_weights(model)
-
-        single = vf.VideoFlow(config)
-        single.compile(optimizer=sgd())
-        initial = single.get_weights()  # the prior's kernels are not seeded: share them
-        single_losses, single_initialised, single_weights = train(
-            single, lambda: vf.data.make_dataset(batch_size=4, **data))
-        with mirrored.scope():
-            replicated = Poisonable(config)
-            replicated.compile(optimizer=sgd())
-            replicated.set_weights(initial)
-        replicated_losses, replicated_initialised, replicated_weights = train(
-            replicated,
-            lambda: vf.data.distribute_dataset(mirrored, global_batch_size=4, **data))
-
-        def replicas_agree(model):
-            return all(np.array_equal(*[a.numpy() for a in
-                                        mirrored.experimental_local_results(w.value)])
-                       for w in model.weights)
-
-        before = float_weights(replicated)
-        poison.assign(True)
-        stop = vf.callbacks.StopOnNonFiniteLoss()
-        replicated.fit(vf.data.distribute_dataset(mirrored, global_batch_size=4, **data),
-                       epochs=1, steps_per_epoch=1, verbose=0, callbacks=[stop])
-        poison.assign(False)
-        poisoned = dict(
-            bad_step=stop.bad_step, iterations=int(replicated.optimizer.iterations.numpy()),
-            unchanged=all(np.array_equal(a, b)
-                          for a, b in zip(before, float_weights(replicated))),
-            replicas_agree=replicas_agree(replicated))
-
-        # Resuming skips the global batches of the steps done, on every replica.
-        resumed = vf.data.distribute_dataset(mirrored, global_batch_size=4, skip_steps=2,
-                                             **data)
-        resumed_batch = np.concatenate([
-            x.numpy() for x in mirrored.experimental_local_results(next(iter(resumed)))])
-        skips_steps = np.array_equal(
-            resumed_batch, next(iter(vf.data.make_dataset(batch_size=4, **data).skip(2))))
-
-        # Replicas (workers) that initialised differently take replica 0's values.
-        with mirrored.scope():
-            diverged = tf.Variable([1.0, 2.0])
-        for offset, component in enumerate(mirrored.experimental_local_results(diverged)):
-            component.assign_add([10.0 * offset, 0.0])
-        vf.distribute.copy_first_replica(mirrored, [diverged])
-        copied = [x.numpy().tolist() for x in mirrored.experimental_local_results(diverged)]
-
-        video = np.random.default_rng(0).integers(0, 256, (3, 4, 8, 8, 3), np.uint8)
-        restored = {{}}
-        for name, trained, strategy in (("mirrored_to_default", replicated,
-                                         tf.distribute.get_strategy()),
-                                        ("default_to_mirrored", single, mirrored)):
-            path = make_checkpoint(trained, trained.optimizer).save("{tmp_path}/" + name)
-            with strategy.scope():
-                fresh = vf.VideoFlow(config)
-                fresh.compile(optimizer=sgd())
-                fresh.optimizer.build(fresh.trainable_variables)
-            make_checkpoint(fresh, fresh.optimizer).restore(path).assert_consumed()
-            restored[name] = dict(
-                same_weights=all(np.array_equal(a.numpy(), b.numpy())
-                                 for a, b in zip(trained.weights, fresh.weights)),
-                replicas_agree=replicas_agree(fresh) if strategy is mirrored else True,
-                iterations=int(fresh.optimizer.iterations.numpy()),
-                same_log_prob=np.array_equal(trained.log_prob(video, seed=1),
-                                             fresh.log_prob(video, seed=1)))
-
-        print(json.dumps(dict(
-            single_losses=single_losses, replicated_losses=replicated_losses,
-            same_initialisation=all(np.array_equal(a, b) for a, b in
-                                    zip(single_initialised, replicated_initialised)),
-            weight_difference=max(float(np.max(np.abs(a - b)))
-                                  for a, b in zip(single_weights, replicated_weights)),
-            poisoned=poisoned, restored=restored, skips_steps=skips_steps, copied=copied)))
-    """)
+    out = run_script("mirrored_training.py", shapes_data_dir, tmp_path, STEPS, LEARNING_RATE)
     result = json.loads(out.strip().splitlines()[-1])
     single, replicated = np.array(result["single_losses"]), np.array(result["replicated_losses"])
     assert np.isfinite(single).all() and len(single) == STEPS
@@ -277,53 +135,13 @@ def test_mirrored_training_matches_one_device_and_checkpoints_move_between_them(
                               same_log_prob=True), (name, checks)
 
 
-def test_gradient_clipping_caps_the_global_batch_gradient_under_mirrored(shapes_dir):
+def test_gradient_clipping_caps_the_global_batch_gradient_under_mirrored(shapes_data_dir):
     """`gradient_clip_norm` rescales the gradient of the global batch, not each replica's
     share: with SGD (no momentum) and a cap below the gradient's norm, one update moves
     the weights by lr * cap on one device and on two replicas, and to the same weights.
     Keras' own `global_clipnorm` (each replica's share clipped, then summed) moved them
     1.36 times as far on two replicas."""
-    out = run_python(TWO_CPUS, f"LEARNING_RATE = {LEARNING_RATE}\n", f"""
-        import json
-        import keras
-        import numpy as np
-
-        CAP = 0.1
-        keras.utils.set_random_seed(0)
-        config = vf.get_config("tiny").replace(gradient_clip_norm=CAP)
-        data = dict(name="stochastic_shapes", split="train", config=config, training=True,
-                    data_dir={shapes_dir!r}, seed=0)
-        mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-
-        def sgd():
-            return keras.optimizers.SGD(learning_rate=LEARNING_RATE)
-
-        def one_update(model, make_data):
-            model.fit(make_data(), epochs=0, verbose=0)  # initialise from the data
-            before = [w.numpy() for w in model.trainable_weights]
-            model.fit(make_data(), epochs=1, steps_per_epoch=1, verbose=0)
-            after = [w.numpy() for w in model.trainable_weights]
-            moved = float(np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(after, before))))
-            return moved, after
-
-        single = vf.VideoFlow(config)
-        single.compile(optimizer=sgd())
-        initial = single.get_weights()
-        single_moved, single_after = one_update(
-            single, lambda: vf.data.make_dataset(batch_size=4, **data))
-        with mirrored.scope():
-            replicated = vf.VideoFlow(config)
-            replicated.compile(optimizer=sgd())
-            replicated.set_weights(initial)
-        replicated_moved, replicated_after = one_update(
-            replicated, lambda: vf.data.distribute_dataset(mirrored, global_batch_size=4,
-                                                           **data))
-        print(json.dumps(dict(
-            step=LEARNING_RATE * CAP, single_moved=single_moved,
-            replicated_moved=replicated_moved,
-            weight_difference=max(float(np.max(np.abs(a - b)))
-                                  for a, b in zip(single_after, replicated_after)))))
-    """)
+    out = run_script("mirrored_clipping.py", shapes_data_dir, LEARNING_RATE)
     result = json.loads(out.strip().splitlines()[-1])
     np.testing.assert_allclose(result["single_moved"], result["step"], rtol=1e-3)
     np.testing.assert_allclose(result["replicated_moved"], result["step"], rtol=1e-3)
@@ -331,27 +149,6 @@ def test_gradient_clipping_caps_the_global_batch_gradient_under_mirrored(shapes_
 
 
 # ------------------------------------------------------------------------ MultiWorkerMirrored
-
-
-WORKER = """
-    import json, os, sys
-    import numpy as np
-    import videoflow_tf as vf
-    from videoflow_tf import train
-
-    data_dir, model_dir, out = sys.argv[1:]
-    result = train.train(vf.get_config("tiny"), None, model_dir, 3, data_dir=data_dir,
-                         strategy="multi_worker", checkpoint_every_steps=2, steps_per_epoch=3,
-                         summary_every=1, sample_every=0, verbose=0)
-    index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
-    np.savez(os.path.join(out, f"worker{index}.npz"),
-             *[w.numpy() for w in result.model.weights])
-    strategy = result.model.distribute_strategy
-    print(json.dumps(dict(chief=vf.distribute.is_chief(strategy), step=result.step,
-                          replicas=strategy.num_replicas_in_sync,
-                          checkpoint=result.checkpoint,
-                          losses=result.history.history["loss"])))
-"""
 
 
 def free_ports(count):
@@ -364,7 +161,7 @@ def free_ports(count):
     return ports
 
 
-def test_two_workers_train_identically_and_only_the_chief_writes(shapes_dir, tmp_path,
+def test_two_workers_train_identically_and_only_the_chief_writes(shapes_data_dir, tmp_path,
                                                                   capsys):
     """`vf.train.train(strategy="multi_worker")` in two processes on 127.0.0.1 (each its own
     TFDS shard): both end with the same weights, the chief's last checkpoint; only the chief
@@ -379,7 +176,7 @@ def test_two_workers_train_identically_and_only_the_chief_writes(shapes_dir, tmp
         env = dict(os.environ, TMPDIR=str(scratch), TF_CONFIG=json.dumps(
             {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
         processes.append(subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(WORKER), shapes_dir, str(model_dir),
+            [sys.executable, script("multi_worker_train.py"), shapes_data_dir, str(model_dir),
              str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = []
     try:
@@ -412,7 +209,7 @@ def test_two_workers_train_identically_and_only_the_chief_writes(shapes_dir, tmp
     assert len(os.listdir(model_dir / "logs" / "train")) == 1  # the chief's event file
     assert os.listdir(scratch) == []
 
-    assert cli.main(["train", "--model-dir", str(model_dir), "--data-dir", shapes_dir,
+    assert cli.main(["train", "--model-dir", str(model_dir), "--data-dir", shapes_data_dir,
                      "--steps", "4", "--sample-every", "0", "--verbose", "0"]) == 0
     assert "at step 3 of 4" in capsys.readouterr().out
     assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-4")

@@ -1,10 +1,12 @@
 """SavedModel export for TF Serving, checked along the server's own path.
 
-One tiny model is exported twice per module: with `vf.export.export_saved_model` (default
-number of frames) and with `videoflow-tf export` from a training run folder (3 frames).
-The exports are served in a fresh Python process in which this package, TFP and tf-keras
-cannot be imported (TensorFlow itself imports Keras 3), through TF1's session loader with the `serve` tag, feeding and
-fetching only the tensor names of the SignatureDefs, as TF Serving does.
+One tiny model (conftest's tiny_model) is exported twice per module: with
+`vf.export.export_saved_model` (default number of frames) and with `videoflow-tf export`
+from a training run folder (3 frames). The exports are served in a fresh Python process
+(tests/scripts/tf_serving_session.py) in which this package, TFP and tf-keras cannot be
+imported (TensorFlow itself imports Keras 3), through TF1's session loader with the
+`serve` tag, feeding and fetching only the tensor names of the SignatureDefs, as TF
+Serving does.
 """
 import contextlib
 import io
@@ -14,7 +16,6 @@ import pickle
 import re
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -23,71 +24,12 @@ from PIL import Image
 import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import tensorflow as tf
 
-from videoflow_tf import cli, export, model_dir as run_dir, rest_client, visualize
-
-TINY = vf.get_config("tiny")  # 8x8 frames, 2 context + 2 target frames
-CONTEXT, TARGET = TINY.num_context_frames, TINY.num_target_frames
-
-SERVER = textwrap.dedent('''
-    """Serves SavedModels the way TF Serving does, with none of the packages below."""
-    import pickle
-    import sys
-
-    BLOCKED = ("videoflow_tf", "tensorflow_probability", "tf_keras")
-
-
-    class Blocked:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"{name} may not be imported by the model server")
-
-
-    sys.meta_path.insert(0, Blocked())
-    import tensorflow as tf
-
-    with open(sys.argv[1], "rb") as file:
-        requests = pickle.load(file)
-    sessions, results = {}, []
-    for export_dir, signature_name, inputs in requests:
-        if export_dir not in sessions:
-            session = tf.compat.v1.Session(graph=tf.Graph())
-            meta_graph = tf.compat.v1.saved_model.loader.load(session, ["serve"], export_dir)
-            sessions[export_dir] = session, meta_graph.signature_def
-        session, signatures = sessions[export_dir]
-        signature = signatures[signature_name]
-        feeds = {signature.inputs[name].name: value for name, value in inputs.items()}
-        fetches = {name: info.name for name, info in signature.outputs.items()}
-        try:
-            results.append(session.run(fetches, feeds))
-        except tf.errors.InvalidArgumentError as error:
-            results.append(error.message)
-    imported = sorted(name for name in sys.modules if name.split(".")[0] in BLOCKED)
-    with open(sys.argv[2], "wb") as file:
-        pickle.dump({"results": results, "imported": imported}, file)
-''')
-
-
-def noise_videos(num_videos, frames, seed):
-    return np.random.default_rng(seed).integers(0, 256, (num_videos, frames, 8, 8, 3), np.uint8)
-
-
-def moving_squares(num_videos=4, frames=4):
-    videos = np.full((num_videos, frames, 8, 8, 3), 20, np.uint8)
-    for v in range(num_videos):
-        for t in range(frames):
-            videos[v, t, v % 3 + t:v % 3 + t + 3, t:t + 3] = 200
-    return videos
+from helpers import CONTEXT, TARGET, TINY, moving_squares, noise_videos, script
+from videoflow_tf import cli, export, open_model, rest_client, run_dir, visualize
 
 
 @pytest.fixture(scope="module")
-def model():
-    model = vf.VideoFlow(TINY)
-    model.initialize(moving_squares())
-    return model
-
-
-@pytest.fixture(scope="module")
-def exports(model, tmp_path_factory):
+def exports(tiny_model, tmp_path_factory):
     """(base folder, version dir of the API export, version dir of the CLI export, CLI
     output). base already holds version 3 and a non-version folder."""
     root = tmp_path_factory.mktemp("export")
@@ -95,11 +37,12 @@ def exports(model, tmp_path_factory):
     (base / "3").mkdir(parents=True)
     (base / "3" / "keep.txt").write_text("an older version")
     (base / "notes").mkdir()
-    first = export.export_saved_model(model, str(base))
+    first = export.export_saved_model(tiny_model, str(base))
 
     run = str(root / "run")
     run_dir.start_run(run, TINY, {"data_seed": 0, "data_dir": None})
-    run_dir.checkpoint_manager(run, run_dir.make_checkpoint(model)).save(checkpoint_number=7)
+    run_dir.checkpoint_manager(run, run_dir.make_checkpoint(tiny_model)).save(
+        checkpoint_number=7)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         status = cli.main(["export", "--model-dir", run, "--out", str(base),
@@ -139,17 +82,14 @@ def served(exports, tmp_path_factory):
         "short_seed": (first, "serving_default", sample_request(CONTEXTS, [1.0, 1.0], [1])),
     }
     folder = tmp_path_factory.mktemp("server")
-    script, inputs, outputs = (str(folder / name) for name in
-                               ("server.py", "requests.pkl", "results.pkl"))
-    with open(script, "w") as file:
-        file.write(SERVER)
+    inputs, outputs = str(folder / "requests.pkl"), str(folder / "results.pkl")
     with open(inputs, "wb") as file:
         pickle.dump(list(requests.values()), file)
     listing = subprocess.Popen(
         [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show", "--all",
          "--dir", first], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    server = subprocess.run([sys.executable, script, inputs, outputs], capture_output=True,
-                            text=True, cwd=str(folder))
+    server = subprocess.run([sys.executable, script("tf_serving_session.py"), inputs, outputs],
+                            capture_output=True, text=True, cwd=str(folder))
     shown, errors = listing.communicate()
     assert server.returncode == 0, server.stderr[-3000:]
     assert listing.returncode == 0, errors[-3000:]
@@ -165,26 +105,26 @@ def test_exports_go_to_the_next_integer_version_and_never_overwrite(exports):
     assert (base / "3" / "keep.txt").read_text() == "an older version"
     for path in (first, second):
         assert tf.saved_model.contains_saved_model(path)
-    assert export.versions(str(base)) == [3, 4, 5]
+    assert open_model.versions(str(base)) == [3, 4, 5]
 
 
 @pytest.mark.parametrize("num_frames, message", [
     (0, "num_frames must be an int >= 1; got 0"), (2.0, "num_frames must be an int >= 1"),
     (None, "is a file, not a folder")])
-def test_bad_export_arguments_fail_before_writing(model, tmp_path, num_frames, message):
+def test_bad_export_arguments_fail_before_writing(tiny_model, tmp_path, num_frames, message):
     base = tmp_path / "base"
     if num_frames is None:
         base.write_text("not a folder")
     with pytest.raises(ValueError, match=message):
-        export.export_saved_model(model, str(base), num_frames=num_frames)
+        export.export_saved_model(tiny_model, str(base), num_frames=num_frames)
     assert not base.is_dir()
 
 
 def test_the_config_travels_as_an_asset_with_the_default_temperature(exports):
     _, first, second, _ = exports
-    with open(os.path.join(first, "assets", export.CONFIG_ASSET)) as file:
+    with open(os.path.join(first, "assets", open_model.CONFIG_ASSET)) as file:
         assert vf.VideoFlowConfig.from_json(file.read()) == TINY
-    with open(os.path.join(second, "assets", export.CONFIG_ASSET)) as file:
+    with open(os.path.join(second, "assets", open_model.CONFIG_ASSET)) as file:
         assert vf.VideoFlowConfig.from_json(file.read()) == TINY.replace(temperature=0.6)
 
 
@@ -214,32 +154,34 @@ def test_saved_model_cli_lists_both_signatures_with_dtypes_and_shapes(served):
                f"{shape}" in log_prob
 
 
-def test_served_samples_equal_the_python_models_and_do_not_depend_on_the_batch(model, served):
+def test_served_samples_equal_the_python_models_and_do_not_depend_on_the_batch(tiny_model,
+                                                                               served):
     results, _, _ = served
-    expected = model.sample(BATCH_CONTEXT, TARGET, temperature=TEMPERATURES, seed=SEEDS).numpy()
+    expected = tiny_model.sample(BATCH_CONTEXT, TARGET, temperature=TEMPERATURES,
+                                 seed=SEEDS).numpy()
     assert results["batch"]["frames"].dtype == np.uint8
     np.testing.assert_array_equal(results["batch"]["frames"], expected)
     for b in range(3):
         np.testing.assert_array_equal(results[f"row{b}"]["frames"], expected[b:b + 1])
     # Rows 0 and 2 share their context: only their seeds make them differ.
     assert not np.array_equal(expected[0], expected[2])
-    three = model.sample(BATCH_CONTEXT, 3, temperature=TEMPERATURES, seed=SEEDS).numpy()
+    three = tiny_model.sample(BATCH_CONTEXT, 3, temperature=TEMPERATURES, seed=SEEDS).numpy()
     np.testing.assert_array_equal(results["three_frames"]["frames"], three)
-    invalid = model.sample_details(BATCH_CONTEXT, TARGET, temperature=TEMPERATURES,
-                                   seed=SEEDS).invalid.numpy()
+    invalid = tiny_model.sample_details(BATCH_CONTEXT, TARGET, temperature=TEMPERATURES,
+                                        seed=SEEDS).invalid.numpy()
     np.testing.assert_array_equal(results["batch"]["invalid_values"], invalid)
 
 
-def test_served_log_prob_equals_the_python_models(model, served):
+def test_served_log_prob_equals_the_python_models(tiny_model, served):
     results, _, _ = served
     answer = results["log_prob"]
-    seed = export.LOG_PROB_NOISE_SEED
+    seed = open_model.LOG_PROB_NOISE_SEED
     np.testing.assert_allclose(answer["frame_bits_per_pixel"],
-                               model.bits_per_pixel(VIDEOS, seed=seed, per_frame=True),
+                               tiny_model.bits_per_pixel(VIDEOS, seed=seed, per_frame=True),
                                rtol=1e-5)
     np.testing.assert_allclose(answer["bits_per_pixel"],
-                               model.bits_per_pixel(VIDEOS, seed=seed), rtol=1e-5)
-    np.testing.assert_allclose(answer["log_prob"], model.log_prob(VIDEOS, seed=seed),
+                               tiny_model.bits_per_pixel(VIDEOS, seed=seed), rtol=1e-5)
+    np.testing.assert_allclose(answer["log_prob"], tiny_model.log_prob(VIDEOS, seed=seed),
                                rtol=1e-5)
     assert answer["frame_bits_per_pixel"].shape == (3, TARGET)
     for name, value in results["log_prob_row1"].items():
@@ -282,36 +224,38 @@ def test_signatures_refuse_other_dtypes_and_shapes(exports):
 
 # ------------------------------------------------ VideoFlow.sample with one seed per video
 
-def test_per_video_seeds_and_temperatures_make_each_video_independent_of_its_batch(model):
-    batch = model.sample(BATCH_CONTEXT, 2, temperature=TEMPERATURES, seed=SEEDS).numpy()
+def test_per_video_seeds_and_temperatures_make_each_video_independent_of_its_batch(tiny_model):
+    batch = tiny_model.sample(BATCH_CONTEXT, 2, temperature=TEMPERATURES, seed=SEEDS).numpy()
     for b in range(3):
-        alone = model.sample(BATCH_CONTEXT[b:b + 1], 2, temperature=TEMPERATURES[b:b + 1],
-                             seed=SEEDS[b:b + 1])
+        alone = tiny_model.sample(BATCH_CONTEXT[b:b + 1], 2,
+                                  temperature=TEMPERATURES[b:b + 1], seed=SEEDS[b:b + 1])
         np.testing.assert_array_equal(alone, batch[b:b + 1])
     # The same video at another position, with other neighbours.
-    moved = model.sample(BATCH_CONTEXT[[1, 2]], 2, temperature=TEMPERATURES[[1, 2]],
-                         seed=SEEDS[[1, 2]])
+    moved = tiny_model.sample(BATCH_CONTEXT[[1, 2]], 2, temperature=TEMPERATURES[[1, 2]],
+                              seed=SEEDS[[1, 2]])
     np.testing.assert_array_equal(moved, batch[[1, 2]])
 
 
-def test_a_per_video_temperature_equals_the_same_scalar_temperature(model):
+def test_a_per_video_temperature_equals_the_same_scalar_temperature(tiny_model):
     seeds = np.array([5, 6, 7])
     np.testing.assert_array_equal(
-        model.sample(BATCH_CONTEXT, 2, temperature=[0.5, 0.5, 0.5], seed=seeds),
-        model.sample(BATCH_CONTEXT, 2, temperature=0.5, seed=seeds))
-    zero = model.sample(BATCH_CONTEXT, 2, temperature=[0.0, 1.0, 0.0], seed=seeds).numpy()
-    np.testing.assert_array_equal(zero[[0, 2]], model.sample(
+        tiny_model.sample(BATCH_CONTEXT, 2, temperature=[0.5, 0.5, 0.5], seed=seeds),
+        tiny_model.sample(BATCH_CONTEXT, 2, temperature=0.5, seed=seeds))
+    zero = tiny_model.sample(BATCH_CONTEXT, 2, temperature=[0.0, 1.0, 0.0],
+                             seed=seeds).numpy()
+    np.testing.assert_array_equal(zero[[0, 2]], tiny_model.sample(
         BATCH_CONTEXT[[0, 2]], 2, temperature=0.0, seed=np.array([8, 9])))  # the means
 
 
-def test_seeds_differ_in_their_high_bits_and_a_scalar_seed_gives_each_video_a_stream(model):
+def test_seeds_differ_in_their_high_bits_and_a_scalar_seed_gives_each_video_a_stream(
+        tiny_model):
     context = BATCH_CONTEXT[:1]
-    low, high = (model.sample(context, 2, seed=np.array([s], np.int64)).numpy()
+    low, high = (tiny_model.sample(context, 2, seed=np.array([s], np.int64)).numpy()
                  for s in (3, 2 ** 40 + 3))
     assert not np.array_equal(low, high)
-    twice = model.sample(CONTEXTS[[0, 0]], 2, seed=4).numpy()
+    twice = tiny_model.sample(CONTEXTS[[0, 0]], 2, seed=4).numpy()
     assert not np.array_equal(twice[0], twice[1])
-    np.testing.assert_array_equal(twice, model.sample(CONTEXTS[[0, 0]], 2, seed=4))
+    np.testing.assert_array_equal(twice, tiny_model.sample(CONTEXTS[[0, 0]], 2, seed=4))
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -322,12 +266,12 @@ def test_seeds_differ_in_their_high_bits_and_a_scalar_seed_gives_each_video_a_st
     (dict(temperature=float("nan")), "temperature must be a finite number >= 0"),
     (dict(temperature=[[1.0]]), "temperature must be a finite number >= 0.*got shape"),
 ])
-def test_bad_per_video_arguments_raise_value_errors(model, kwargs, message):
+def test_bad_per_video_arguments_raise_value_errors(tiny_model, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        model.sample(BATCH_CONTEXT, 2, **kwargs)
+        tiny_model.sample(BATCH_CONTEXT, 2, **kwargs)
 
 
-# ------------------------------------------------ REST bodies (videoflow_tf.rest_client)
+# ------------------------------------------------ REST bodies (videoflow-tf rest-client)
 
 def as_served(request, signature):
     """The inputs TF Serving builds from a JSON request: arrays of the signature's dtypes."""
@@ -340,7 +284,7 @@ def test_rest_requests_encode_npy_and_gif_videos_in_columnar_format(exports, tmp
     base, _, _, _ = exports
     videos = noise_videos(2, CONTEXT + TARGET, seed=3)
     np.save(tmp_path / "clip.npy", videos)
-    assert rest_client.main(["request", "--model", str(base), "--video",
+    assert cli.main(["rest-client", "request", "--model", str(base), "--video",
                              str(tmp_path / "clip.npy"), "--temperature", "0.7", "--seed",
                              "5", "--out", str(tmp_path / "sample.json")]) == 0
     body = json.loads((tmp_path / "sample.json").read_text())
@@ -351,7 +295,7 @@ def test_rest_requests_encode_npy_and_gif_videos_in_columnar_format(exports, tmp
 
     squares = moving_squares(1, CONTEXT + TARGET + 1)[0]  # two colours: exact in a GIF
     visualize.save_gif(str(tmp_path / "clip.gif"), squares)
-    assert rest_client.main(["request", "--model", str(base), "--video",
+    assert cli.main(["rest-client", "request", "--model", str(base), "--video",
                              str(tmp_path / "clip.gif"), "--signature", "log_prob", "--out",
                              str(tmp_path / "log_prob.json")]) == 0
     body = json.loads((tmp_path / "log_prob.json").read_text())
@@ -363,26 +307,27 @@ def test_rest_requests_encode_npy_and_gif_videos_in_columnar_format(exports, tmp
 def test_rest_request_refuses_a_video_of_another_size(exports, tmp_path, capsys):
     base, _, _, _ = exports
     np.save(tmp_path / "big.npy", np.zeros((4, 16, 16, 3), np.uint8))
-    assert rest_client.main(["request", "--model", str(base), "--video",
+    assert cli.main(["rest-client", "request", "--model", str(base), "--video",
                              str(tmp_path / "big.npy"), "--out",
                              str(tmp_path / "r.json")]) == 2
     assert "must be uint8 [T, 8, 8, 3] or [N, T, 8, 8, 3]; got uint8 [4, 16, 16, 3]" \
         in capsys.readouterr().err
 
 
-def test_rest_response_of_the_saved_model_decodes_to_a_gif(model, exports, tmp_path, capsys):
+def test_rest_response_of_the_saved_model_decodes_to_a_gif(tiny_model, exports, tmp_path,
+                                                           capsys):
     base, first, _, _ = exports
     videos = noise_videos(2, CONTEXT, seed=4)
     request = rest_client.request_body(videos, TINY, temperature=0.7, seed=5)
     signatures = tf.saved_model.load(first).signatures
     frames = signatures["serving_default"](
         **as_served(json.loads(json.dumps(request)), signatures["serving_default"]))["frames"]
-    np.testing.assert_array_equal(frames, model.sample(videos, TARGET, temperature=[0.7, 0.7],
-                                                       seed=np.array([5, 6])))
+    np.testing.assert_array_equal(frames, tiny_model.sample(
+        videos, TARGET, temperature=[0.7, 0.7], seed=np.array([5, 6])))
     (tmp_path / "request.json").write_text(json.dumps(request))
     # TF Serving names no output when a signature has only one.
     (tmp_path / "response.json").write_text(json.dumps({"outputs": frames.numpy().tolist()}))
-    assert rest_client.main(["response", "--request", str(tmp_path / "request.json"),
+    assert cli.main(["rest-client", "response", "--request", str(tmp_path / "request.json"),
                              "--response", str(tmp_path / "response.json"), "--out",
                              str(tmp_path / "future.gif")]) == 0
     with Image.open(tmp_path / "future.gif") as gif:
@@ -399,7 +344,7 @@ def test_rest_response_of_the_saved_model_decodes_to_a_gif(model, exports, tmp_p
     (tmp_path / "scores.json").write_text(json.dumps(
         {"outputs": {name: value.numpy().tolist() for name, value in scores.items()}}))
     capsys.readouterr()
-    assert rest_client.main(["response", "--request", str(tmp_path / "log_prob.json"),
+    assert cli.main(["rest-client", "response", "--request", str(tmp_path / "log_prob.json"),
                              "--response", str(tmp_path / "scores.json")]) == 0
     assert f"video 0: {float(scores['bits_per_pixel'][0]):.4f} bits per pixel" \
         in capsys.readouterr().out
@@ -407,7 +352,7 @@ def test_rest_response_of_the_saved_model_decodes_to_a_gif(model, exports, tmp_p
     # Each request with the other signature's answer.
     for request_file, response_file, other in [("request.json", "scores.json", "log_prob"),
                                                ("log_prob.json", "response.json", "frames")]:
-        assert rest_client.main(["response", "--request", str(tmp_path / request_file),
+        assert cli.main(["rest-client", "response", "--request", str(tmp_path / request_file),
                                  "--response", str(tmp_path / response_file), "--out",
                                  str(tmp_path / "x.gif")]) == 2
         error = capsys.readouterr().err
@@ -415,7 +360,7 @@ def test_rest_response_of_the_saved_model_decodes_to_a_gif(model, exports, tmp_p
         assert "is it the answer to another request?" in error
 
     (tmp_path / "error.json").write_text(json.dumps({"error": "temperature must be ..."}))
-    assert rest_client.main(["response", "--request", str(tmp_path / "request.json"),
+    assert cli.main(["rest-client", "response", "--request", str(tmp_path / "request.json"),
                              "--response", str(tmp_path / "error.json"), "--out",
                              str(tmp_path / "x.gif")]) == 2
     assert "the model server answered with an error: temperature must be" \
@@ -431,7 +376,7 @@ def test_a_mixed_precision_model_exports_and_serves_its_own_likelihood(tmp_path)
     answer = loaded.signatures["log_prob"](video=tf.constant(VIDEOS))
     assert answer["log_prob"].dtype == tf.float32
     np.testing.assert_allclose(answer["log_prob"],
-                               model.log_prob(VIDEOS, seed=export.LOG_PROB_NOISE_SEED),
+                               model.log_prob(VIDEOS, seed=open_model.LOG_PROB_NOISE_SEED),
                                rtol=1e-5)
     frames = loaded.signatures["serving_default"](**sample_request(CONTEXTS, [1.0, 0.5], [3, 4]))
     np.testing.assert_array_equal(

@@ -6,26 +6,8 @@ import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import keras
 import tensorflow as tf
 
+from helpers import TINY, noise_videos, perturbed_model
 from videoflow_tf import flow as flow_lib
-
-TINY = vf.get_config("tiny")  # 8x8 frames, 2 levels x 2 steps, seed 0
-
-
-def videos(num_videos=4, frames=3, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (num_videos, frames, 8, 8, 3), np.uint8)
-
-
-def perturbed_model(config, seed=1):
-    """A tiny model initialised on data, every trainable weight moved off its start
-    (the same weights for every config with the same sizes)."""
-    keras.utils.set_random_seed(0)  # the prior's Keras initialisers
-    model = vf.VideoFlow(config)
-    model.initialize(videos())
-    rng = np.random.default_rng(seed)
-    for variable in model.trainable_variables:
-        variable.assign(variable.numpy() + 0.05 * rng.standard_normal(variable.shape))
-    return model
-
 
 def gradient_function(model):
     """tf.function of the loss gradients, traced for an unknown batch and clip length."""
@@ -65,7 +47,7 @@ def test_memory_saving_gives_the_gradients_of_plain_backpropagation(changes):
     # The saving graph recomputes the flow's convolutions in its backward pass.
     assert count_ops(saving_gradients, "Conv2D") > count_ops(plain_gradients, "Conv2D")
     for batch, frames in [(2, 3), (3, 4)]:
-        video = videos(batch, frames, seed=batch)
+        video = noise_videos(batch, frames, seed=batch)
         expected = plain_gradients(video)
         got = saving_gradients(video)
         assert len(got) == len(expected) == len(plain.trainable_variables)
@@ -128,7 +110,7 @@ def test_fit_traces_the_train_step_once_and_memory_saving_changes_no_update():
     for memory_saving in ("off", "on"):
         keras.utils.set_random_seed(0)
         model = CountingTraces(TINY.replace(memory_saving=memory_saving))
-        data = videos(4, 3)
+        data = noise_videos(4, 3)
         model.fit(data, batch_size=2, epochs=2, verbose=0)
         model.fit(data, batch_size=2, epochs=1, verbose=0)  # a second fit reuses it
         assert int(model.optimizer.iterations.numpy()) == 6
@@ -140,7 +122,7 @@ def test_fit_traces_the_train_step_once_and_memory_saving_changes_no_update():
 
 def test_derived_weights_are_built_once_per_call_not_once_per_frame():
     model = vf.VideoFlow(TINY)
-    model.initialize(videos())
+    model.initialize(noise_videos(4, 3))
     steps = TINY.num_levels * TINY.num_steps
     spec = tf.TensorSpec([None, None, 8, 8, 3], tf.uint8)
 

@@ -15,5 +15,5 @@ from videoflow_tf.model import VideoFlow  # noqa: E402
 from videoflow_tf import callbacks  # noqa: E402
 from videoflow_tf import distribute  # noqa: E402,F401  (vf.distribute: strategies by name)
 from videoflow_tf import train  # noqa: E402,F401  (vf.train.train: the train command from Python)
-from videoflow_tf import model_dir  # noqa: E402,F401  (vf.model_dir.load_model: a trained run)
+from videoflow_tf import open_model  # noqa: E402,F401  (vf.open_model.load_model: a trained run)
 from videoflow_tf import export  # noqa: E402,F401  (vf.export.export_saved_model: TF Serving)

@@ -5,8 +5,11 @@ import sys
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
+
+from videoflow_tf import visualize
 
 
 def terminal_verbosity():
@@ -102,6 +105,91 @@ class CpuTime(keras.callbacks.Callback):
         self._last = now
         if self.budget is not None and float(self.variable.numpy()) >= self.budget:
             self.model.stop_training = True
+
+
+class StopAtStep(keras.callbacks.Callback):
+    """Stops `fit` once the optimizer has made `steps` updates in total."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) >= self.steps:
+            self.model.stop_training = True
+
+
+class PeriodicCheckpoint(keras.callbacks.Callback):
+    """Saves `manager`'s checkpoint, numbered by step, after any step that ends
+    `every_seconds` or more after the last save, and after every `every_steps`-th step."""
+
+    def __init__(self, manager, every_seconds=None, every_steps=None):
+        super().__init__()
+        self.manager, self.every_seconds, self.every_steps = manager, every_seconds, every_steps
+
+    def on_train_begin(self, logs=None):
+        self._last_save = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        due_by_time = (self.every_seconds is not None
+                       and time.monotonic() - self._last_save >= self.every_seconds)
+        due_by_step = self.every_steps is not None and step % self.every_steps == 0
+        if due_by_time or due_by_step:
+            self.manager.save(checkpoint_number=step)
+            self._last_save = time.monotonic()
+
+
+class TrainingSummaries(keras.callbacks.Callback):
+    """TensorBoard summaries, by global step (so a resumed run continues its curves).
+
+    Every `summary_every` steps: `bpp`, the mean training bits per pixel of those steps,
+    and `learning_rate`. Every `sample_every` steps (0: never) and at the end: `samples`,
+    one image per context of `contexts` (uint8 [N, context frames, H, W, 3]) with
+    `num_target_frames` sampled frames after it (temperature from the config, fixed seed).
+    """
+
+    def __init__(self, log_dir, summary_every, sample_every=0, contexts=None):
+        super().__init__()
+        self.log_dir, self.summary_every, self.sample_every = log_dir, summary_every, sample_every
+        self.contexts = contexts
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(self.log_dir)
+        self._bpp_sum, self._bpp_count, self._previous_mean = 0.0, 0, 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        # logs["bpp"] is the running mean over the epoch's batches so far.
+        mean = float((logs or {}).get("bpp", math.nan))
+        previous = self._previous_mean if batch else 0.0
+        self._bpp_sum += (batch + 1) * mean - batch * previous
+        self._bpp_count += 1
+        self._previous_mean = mean
+        if self.summary_every and step % self.summary_every == 0:
+            with self._writer.as_default(step=step):
+                write_scalar("bpp", self._bpp_sum / self._bpp_count)
+                write_scalar("learning_rate", float(self.model.optimizer.learning_rate))
+            self._bpp_sum, self._bpp_count = 0.0, 0
+        if self.sample_every and step % self.sample_every == 0:
+            self._write_samples(step)
+
+    def on_train_end(self, logs=None):
+        step = int(self.model.optimizer.iterations.numpy())
+        if self.sample_every and step % self.sample_every:
+            self._write_samples(step)
+        self._writer.flush()
+
+    def _write_samples(self, step):
+        config = self.model.config
+        samples = self.model.sample(self.contexts, config.num_target_frames, seed=0).numpy()
+        videos = np.concatenate([self.contexts, samples], axis=1)
+        strips = [visualize.strip(video[None], config.num_context_frames,
+                                  visualize.default_scale(config.image_size) // 2 or 1)
+                  for video in videos]
+        with self._writer.as_default(step=step):
+            write_images("samples", strips)
+        self._writer.flush()
 
 
 # tf.summary.scalar and tf.summary.image live in the tensorboard package, which only

@@ -8,7 +8,7 @@ Bad input raises `UsageError`: one line on stderr and exit status 2.
 import argparse
 import sys
 
-from videoflow_tf import (evaluate, export, interpolate, order, sample,
+from videoflow_tf import (evaluate, export, interpolate, order, rest_client, sample,
                           temperature_sweep, train)
 from videoflow_tf import __version__
 from videoflow_tf.usage import UsageError
@@ -21,6 +21,7 @@ COMMANDS = {
     "interpolate": interpolate,
     "temperature-sweep": temperature_sweep,
     "export": export,
+    "rest-client": rest_client,
 }
 
 

@@ -31,6 +31,7 @@ import tensorflow_datasets as tfds
 # Importing the builder modules registers them with TFDS.
 from videoflow_tf.datasets.bair_action_free import bair_action_free_dataset_builder  # noqa: F401
 from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder  # noqa: F401
+from videoflow_tf.usage import UsageError
 
 DATASETS = ("bair_action_free", "stochastic_shapes")
 _SHUFFLE_BUFFER = 1024  # windows, not whole videos: 1024 x 4 BAIR frames is about 50 MB
@@ -54,7 +55,7 @@ def make_dataset(name, split, config, batch_size, training, data_dir=None, seed=
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    builder = tfds.builder(_check_name(name), data_dir=data_dir)
+    builder = tfds.builder(check_dataset(name), data_dir=data_dir)
     video_shape = builder.info.features["video"].shape
     num_frames = _num_frames(name, config, training, available=video_shape[0])
     builder.download_and_prepare()
@@ -100,7 +101,7 @@ def distribute_dataset(strategy, name, split, config, global_batch_size, trainin
     if global_batch_size % strategy.num_replicas_in_sync:
         raise ValueError(f"global_batch_size {global_batch_size} does not divide over "
                          f"{strategy.num_replicas_in_sync} replicas.")
-    tfds.builder(_check_name(name), data_dir=data_dir).download_and_prepare()  # once, up front
+    tfds.builder(check_dataset(name), data_dir=data_dir).download_and_prepare()  # once, up front
 
     def dataset_fn(input_context):
         dataset = make_dataset(name, split, config,
@@ -113,10 +114,20 @@ def distribute_dataset(strategy, name, split, config, global_batch_size, trainin
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-def _check_name(name):
-    if name.split("/")[0] not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}: expected one of {DATASETS}, optionally "
-                         "with a builder config such as 'stochastic_shapes/black'.")
+def check_dataset(name):
+    """`name` if it is one of the datasets, optionally with one of its builder configs
+    ('stochastic_shapes/black'), else UsageError."""
+    base, slash, variant = name.partition("/")
+    if base not in DATASETS:
+        raise UsageError(f"unknown dataset {name!r}; expected one of {list(DATASETS)} "
+                         "(optionally with a builder config, e.g. 'stochastic_shapes/black')")
+    if slash:
+        variants = list(tfds.builder_cls(base).builder_configs)
+        if variant not in variants:
+            expected = (f"one of {variants}" if variants
+                        else f"none: {base} has no builder configs")
+            raise UsageError(f"unknown builder config {variant!r} of {base}; expected "
+                             f"{expected}")
     return name
 
 

@@ -11,35 +11,42 @@ steadily in one of the 8 directions, how they spread over the directions, how ma
 the shape's colour (and size), and how many go on in the direction of one given real step
 (which tells a model that cannot choose a direction from one that cannot keep one).
 Writes a JSON file.
+
+The model is a training run folder or a SavedModel written by `videoflow-tf export`, which
+is scored through its `log_prob` signature and sampled through `serving_default`, as TF
+Serving would run them: its dequantisation noise is the signature's fixed draw (the
+same as --seed 0 gives a run; --seed then seeds only the samples), and its sample checks
+score the clips its log_prob takes, num_target_frames after the context.
 """
 import json
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from videoflow_tf import model_dir as run_dir
 from videoflow_tf.callbacks import progress_bar
-from videoflow_tf.monitor import SampleQuality
-from videoflow_tf.usage import non_negative, output_file, positive
-from videoflow_tf.videos import dataset_frames, evaluation_dataset, load_videos
+from videoflow_tf.monitor import default_sample_frames, shows_motion
+from videoflow_tf.open_model import LOG_PROB_NOISE_SEED, ExportedModel, open_model
+from videoflow_tf.usage import UsageError, non_negative, output_file, positive
+from videoflow_tf.videos import evaluation_dataset, load_videos
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", required=True, metavar="DIR",
-                        help="a training run folder (config.json and checkpoints)")
+    parser.add_argument("--model-dir", "--model", required=True, metavar="DIR|SAVEDMODEL",
+                        help="a training run folder (config.json and checkpoints) or an "
+                        "exported SavedModel (savedmodels/NAME or savedmodels/NAME/VERSION)")
     parser.add_argument("--split", default="test",
                         help="split to score, e.g. test, validation, train[:5%%] "
                         "(default: %(default)s)")
     parser.add_argument("--batch-size", type=positive(int), default=32, metavar="B",
                         help="videos per batch (default: %(default)s)")
     parser.add_argument("--data-dir", metavar="DIR",
-                        help="TFDS data directory (default: the one the run trained from)")
+                        help="TFDS data directory (default: the one the run trained from, "
+                        "TFDS's for a SavedModel)")
     parser.add_argument("--out", metavar="FILE.json",
                         help="where to write the results (default: "
                         "MODEL_DIR/evaluation-SPLIT.json, with every character of SPLIT "
                         "but letters, digits, - and _ replaced by _: test[:16] writes "
-                        "evaluation-test__16_.json)")
+                        "evaluation-test__16_.json); needed for a SavedModel")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the dequantisation noise and the samples "
                         "(default: %(default)s)")
@@ -50,23 +57,32 @@ def add_arguments(parser):
                         help="futures sampled per video, each with its own seed "
                         "(default: %(default)s)")
     parser.add_argument("--sample-frames", type=positive(int), metavar="N",
-                        help="frames sampled after each context (default: for stochastic "
-                        "shapes as many as its videos have after it, else the config's "
-                        "target frames)")
+                        help="frames sampled after each context (default: for a run of "
+                        "stochastic shapes as many as its videos have after it, else the "
+                        "config's target frames)")
     parser.add_argument("--temperature", type=non_negative(float), metavar="T",
                         help="sampling temperature of the sample checks (default: the "
                         "config's)")
 
 
 def run(args):
-    config = run_dir.read_config(args.model_dir)
-    data_dir = args.data_dir or run_dir.read_settings(args.model_dir).get("data_dir")
+    model = open_model(args.model_dir)
+    exported = isinstance(model, ExportedModel)
+    if args.out is None and exported:
+        raise UsageError("--out is needed to evaluate a SavedModel (its folder holds the "
+                         "export only)")
     out = output_file(args.out or os.path.join(
         args.model_dir, f"evaluation-{_file_name(args.split)}.json"), (".json",))
-    model, step = run_dir.load_model(args.model_dir)
-    results = {"model_dir": os.path.abspath(args.model_dir), "step": step,
-               "dataset": config.dataset, "split": args.split}
-    results.update(bits_per_pixel(model, args.split, args.batch_size, data_dir, args.seed))
+    config = model.config
+    data_dir = args.data_dir or model.data_dir
+    if exported:
+        results = {"saved_model": os.path.abspath(model.path)}
+        seed = LOG_PROB_NOISE_SEED
+    else:
+        results = {"model_dir": os.path.abspath(args.model_dir), "step": model.step}
+        seed = args.seed
+    results.update(dataset=config.dataset, split=args.split)
+    results.update(bits_per_pixel(model, args.split, args.batch_size, data_dir, seed))
     print(f"{args.split}: {results['bpp']:.4f} bits per pixel over {results['num_videos']} "
           f"videos; per target frame: "
           f"{', '.join(f'{b:.4f}' for b in results['bpp_per_frame'])}")
@@ -78,16 +94,17 @@ def run(args):
 
 
 def sample_quality(model, data_dir, args):
-    """`SampleQuality.measure` on the first --sample-videos test videos, printed."""
+    """`SampleQuality.measure` on the first --sample-videos test videos of an opened
+    `model` (see `videoflow_tf.open_model`), printed."""
     config = model.config
-    shapes = config.dataset.startswith("stochastic_shapes")
-    frames = args.sample_frames or (
-        dataset_frames(config.dataset, data_dir) - config.num_context_frames if shapes
-        else config.num_target_frames)
+    shapes = shows_motion(config)
+    # A SavedModel's log_prob scores only clips of the target frames' length.
+    frames = args.sample_frames or (config.num_target_frames if isinstance(model, ExportedModel)
+                                    else default_sample_frames(config, data_dir))
     count = args.sample_videos or 10 ** 9  # None: the whole split
     videos = load_videos(config, "test", count, data_dir,
                          num_frames=config.num_context_frames + frames)
-    quality = SampleQuality(model, args.batch_size)
+    quality = model.sample_quality(args.batch_size)
     report = quality.measure(videos, frames, args.temperature, args.samples_per_video,
                              args.seed, motion=shapes)
     print(f"{report['samples']} futures of {frames} frames sampled at temperature "
@@ -107,22 +124,16 @@ def sample_quality(model, data_dir, args):
 
 
 def bits_per_pixel(model, split, batch_size, data_dir=None, seed=0):
-    """{"num_videos", "bpp", "bpp_per_frame"} of `model` on `split` of its dataset."""
+    """{"num_videos", "bpp", "bpp_per_frame"} on `split` of its dataset of an opened
+    `model` (see `videoflow_tf.open_model`; `RunModel(model)` for a VideoFlow), with the
+    same dequantisation noise for every batch: no result depends on the batching."""
     config = model.config
     dataset = evaluation_dataset(config, split, batch_size, data_dir)
-    frames = config.num_context_frames + config.num_target_frames
-    spec = tf.TensorSpec([None, frames] + list(config.image_shape), tf.uint8)
-
-    @tf.function(input_signature=[spec])
-    def per_frame(videos):
-        # The same dequantisation noise for every batch: no result depends on the batching.
-        return model.bits_per_pixel(videos, seed=seed, per_frame=True)
-
     cardinality = int(dataset.cardinality())
     progress = progress_bar(cardinality if cardinality >= 0 else None, unit_name="batch")
     total, count = np.zeros(config.num_target_frames), 0
     for index, videos in enumerate(dataset):
-        bpp = per_frame(videos).numpy()
+        bpp = model.frame_bits_per_pixel(videos, seed)
         total += bpp.sum(axis=0)
         count += len(bpp)
         progress.update(index + 1, [("bpp", float(bpp.mean()))])

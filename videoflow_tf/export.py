@@ -36,21 +36,15 @@ or TF1's session loader). Its signatures, each with a dynamic batch dimension B:
 """
 import math
 import os
-import re
 import shutil
 import tempfile
 import uuid
 
 import tensorflow as tf
 
-from videoflow_tf import model_dir as run_dir
-from videoflow_tf.config import VideoFlowConfig
+from videoflow_tf.open_model import (CONFIG_ASSET, LOG_PROB_NOISE_SEED, LOG_PROB_SIGNATURE,
+                                     SAMPLE_SIGNATURE, open_run, versions)
 from videoflow_tf.usage import UsageError, non_negative, positive
-
-LOG_PROB_NOISE_SEED = 0
-CONFIG_ASSET = "config.json"  # the model's VideoFlowConfig, in the SavedModel's assets/
-SAMPLE_SIGNATURE = "serving_default"
-LOG_PROB_SIGNATURE = "log_prob"
 
 
 def add_arguments(parser):
@@ -68,7 +62,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    model, _ = run_dir.load_model(args.model_dir)
+    model = open_run(args.model_dir).model
     print(export_saved_model(model, args.out, num_frames=args.num_frames,
                              temperature=args.temperature))
 
@@ -104,34 +98,6 @@ def export_saved_model(model, base_dir, num_frames=None, temperature=None):
         return _publish(staging, base_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def versions(base_dir):
-    """The integer versions present in `base_dir`, sorted."""
-    if not os.path.isdir(base_dir):
-        return []
-    return sorted(int(name) for name in os.listdir(base_dir)
-                  if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(base_dir, name)))
-
-
-def saved_model_version(path):
-    """`path` if it holds a SavedModel, else its highest integer version folder holding one
-    (the version TF Serving serves); None if neither."""
-    if tf.saved_model.contains_saved_model(path):
-        return path
-    found = [version for version in versions(path)
-             if tf.saved_model.contains_saved_model(os.path.join(path, str(version)))]
-    return os.path.join(path, str(found[-1])) if found else None
-
-
-def exported_config(path):
-    """The VideoFlowConfig in the assets/ of SavedModel version folder `path`."""
-    config_path = os.path.join(path, "assets", CONFIG_ASSET)
-    if not os.path.isfile(config_path):
-        raise UsageError(f"SavedModel {path!r} has no assets/{CONFIG_ASSET}: export it with "
-                         "`videoflow-tf export`")
-    with open(config_path, encoding="utf-8") as file:
-        return VideoFlowConfig.from_json(file.read())
 
 
 def _publish(staging, base_dir):

@@ -9,7 +9,8 @@ import os
 
 import numpy as np
 
-from videoflow_tf import model_dir as run_dir, visualize
+from videoflow_tf import visualize
+from videoflow_tf.open_model import open_run
 from videoflow_tf.usage import UsageError, non_negative, output_file, positive
 from videoflow_tf.videos import load_videos
 
@@ -38,9 +39,9 @@ def run(args):
         raise UsageError(f"--steps must be at least 2 (the two videos); got {args.steps}")
     gif = output_file(args.out, (".gif",))
     png = output_file(os.path.splitext(gif)[0] + ".png", (".png",))
-    config = run_dir.read_config(args.model_dir)
-    data_dir = args.data_dir or run_dir.read_settings(args.model_dir).get("data_dir")
-    model, _ = run_dir.load_model(args.model_dir)
+    trained = open_run(args.model_dir)
+    config, model = trained.config, trained.model
+    data_dir = args.data_dir or trained.data_dir
     first, second = args.videos
     videos = load_videos(config, args.split, max(first, second) + 1, data_dir,
                          num_frames=args.num_frames)

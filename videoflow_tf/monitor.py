@@ -18,7 +18,8 @@ context of real `videos`, several seeds per video, and returns a flat dict:
   frame added to the context).
 
 `MonitorSamples` is the Keras callback that logs these every N training steps to
-TensorBoard and to a JSON-lines file, one record per measurement.
+TensorBoard and to a JSON-lines file, one record per measurement. It and `evaluate` sample
+`default_sample_frames` frames, and check motion where `shows_motion`.
 """
 import json
 import math
@@ -31,6 +32,20 @@ import tensorflow as tf
 
 from videoflow_tf import motion as motion_lib
 from videoflow_tf.callbacks import write_scalar
+from videoflow_tf.videos import dataset_frames
+
+
+def shows_motion(config):
+    """True for stochastic shapes, whose samples are also judged by how they move."""
+    return config.dataset.startswith("stochastic_shapes")
+
+
+def default_sample_frames(config, data_dir=None):
+    """Frames to sample after the context when judging samples: for stochastic shapes
+    every frame its videos have after it (to see the motion), else the target frames."""
+    if shows_motion(config):
+        return dataset_frames(config.dataset, data_dir) - config.num_context_frames
+    return config.num_target_frames
 
 
 class SampleQuality:

@@ -1,9 +1,10 @@
-"""REST bodies for a VideoFlow SavedModel served by TF Serving, and GIFs from its answers.
+"""`videoflow-tf rest-client`: REST bodies for a VideoFlow SavedModel served by TF
+Serving, and GIFs from its answers.
 
-    python -m videoflow_tf.rest_client request --model savedmodels/NAME --video SOURCE \\
+    videoflow-tf rest-client request --model savedmodels/NAME --video SOURCE \\
         [--signature serving_default|log_prob] [--temperature T] [--seed S] --out request.json
     curl -s -d @request.json http://localhost:8501/v1/models/NAME:predict > response.json
-    python -m videoflow_tf.rest_client response --request request.json \\
+    videoflow-tf rest-client response --request request.json \\
         --response response.json --out future.gif
 
 SOURCE is an .npy file (uint8 [T, H, W, 3] or [N, T, H, W, 3]), a GIF, or
@@ -17,35 +18,21 @@ seed per video (S, S + 1, ...); for `log_prob` each video's first context + targ
 framed in orange and sampled ones in gray; for a `log_prob` answer it prints the scores.
 The model's sizes come from the SavedModel's `assets/config.json`.
 """
-import argparse
 import json
 import os
-import sys
 
 import numpy as np
 from PIL import Image
 
 from videoflow_tf import visualize
-from videoflow_tf.export import (LOG_PROB_SIGNATURE, SAMPLE_SIGNATURE, exported_config,
-                                 saved_model_version)
+from videoflow_tf.open_model import LOG_PROB_SIGNATURE, SAMPLE_SIGNATURE, saved_model_config
 from videoflow_tf.usage import UsageError, non_negative, output_file, positive
-
-
-def read_config(model):
-    """The VideoFlowConfig of a SavedModel: a version folder, or a base folder (its latest
-    version)."""
-    version = saved_model_version(model)
-    if version is None:
-        raise UsageError(f"{model!r} is not a SavedModel (no saved_model.pb, nor integer "
-                         "version folders holding one)")
-    return exported_config(version)
+from videoflow_tf.videos import load_videos
 
 
 def load_video(source, config, data_dir=None):
     """uint8 [N, T, H, W, 3] from an .npy file, a GIF or `tfds:SPLIT[:INDEX]`."""
     if source.startswith("tfds:"):
-        from videoflow_tf.videos import load_videos  # needs TensorFlow and TFDS
-
         split, _, index = source[len("tfds:"):].partition(":")
         scored = config.num_context_frames + config.num_target_frames
         return load_videos(config, split, 1, data_dir, num_frames=scored,
@@ -121,47 +108,42 @@ def response_gif(path, request, outputs, frame_ms=300):
                        frame_ms=frame_ms)
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m videoflow_tf.rest_client",
-                                     description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    request = commands.add_parser("request", help="a :predict request body from a video")
+def add_arguments(parser):
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                    help="request: a :predict body from a video; response: a "
+                                    "GIF (or scores) from the answer to one")
+    request = actions.add_parser("request", help="a :predict request body from a video")
     request.add_argument("--model", required=True, metavar="SAVEDMODEL",
                          help="savedmodels/NAME (its latest version) or savedmodels/NAME/V")
     request.add_argument("--video", required=True, metavar="SOURCE",
                          help="an .npy file, a GIF or tfds:SPLIT[:INDEX]")
     request.add_argument("--signature", default=SAMPLE_SIGNATURE,
-                         choices=(SAMPLE_SIGNATURE, LOG_PROB_SIGNATURE))
+                         choices=(SAMPLE_SIGNATURE, LOG_PROB_SIGNATURE),
+                         help="the signature to call (default: %(default)s)")
     request.add_argument("--temperature", type=non_negative(float), metavar="T",
                          help="sampling temperature (default: the model config's)")
     request.add_argument("--seed", type=int, default=0, metavar="S",
                          help="seed of the first video; video i gets S + i (default: 0)")
     request.add_argument("--data-dir", metavar="DIR", help="TFDS data directory")
-    request.add_argument("--out", required=True, metavar="FILE.json")
-    response = commands.add_parser("response", help="a GIF (or scores) from an answer")
+    request.add_argument("--out", required=True, metavar="FILE.json",
+                         help="where to write the request body")
+    response = actions.add_parser("response", help="a GIF (or scores) from an answer")
     response.add_argument("--request", required=True, metavar="FILE.json",
                           help="the request body the answer is for")
-    response.add_argument("--response", required=True, metavar="FILE.json")
+    response.add_argument("--response", required=True, metavar="FILE.json",
+                          help="the server's answer")
     response.add_argument("--out", metavar="FILE.gif", help="the GIF (serving_default)")
-    response.add_argument("--frame-ms", type=positive(int), default=300, metavar="MS")
-    return parser
+    response.add_argument("--frame-ms", type=positive(int), default=300, metavar="MS",
+                          help="GIF frame duration in milliseconds (default: %(default)s)")
 
 
-def main(argv=None):
-    """Runs the command line with `argv` (default: sys.argv[1:]); returns the exit status."""
-    args = build_parser().parse_args(argv)
-    try:
-        (write_request if args.command == "request" else read_response)(args)
-    except UsageError as error:
-        print(f"rest_client {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+def run(args):
+    (write_request if args.action == "request" else read_response)(args)
 
 
 def write_request(args):
     output_file(args.out, (".json",))
-    config = read_config(args.model)
+    config = saved_model_config(args.model)
     video = load_video(args.video, config, args.data_dir)
     body = request_body(video, config, args.signature, args.temperature, args.seed)
     with open(args.out, "w", encoding="utf-8") as file:
@@ -194,6 +176,3 @@ def _read_json(path):
         except json.JSONDecodeError as error:
             raise UsageError(f"{path} is not JSON: {error}") from None
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,11 +16,10 @@ import importlib.resources
 import os
 
 import numpy as np
-import tensorflow as tf
 
-from videoflow_tf import model_dir as run_dir, visualize
-from videoflow_tf.export import SAMPLE_SIGNATURE, exported_config, saved_model_version
-from videoflow_tf.usage import UsageError, non_negative, output_file, positive
+from videoflow_tf import visualize
+from videoflow_tf.open_model import open_model
+from videoflow_tf.usage import non_negative, output_file, positive
 from videoflow_tf.videos import load_videos
 
 # The repository's savedmodels/ folder, wherever the install put it: the checkout itself for
@@ -66,11 +65,11 @@ def run(args):
     gif = output_file(args.out, (".gif",))
     png = os.path.splitext(gif)[0] + ".png"
     output_file(png, (".png",))
-    sampler = open_model(args.model)
-    config = sampler.config
+    model = open_model(args.model)
+    config = model.config
     temperature = config.temperature if args.temperature is None else args.temperature
-    num_frames = args.num_frames or sampler.default_num_frames
-    data_dir = args.data_dir or sampler.data_dir
+    num_frames = args.num_frames or model.default_num_frames
+    data_dir = args.data_dir or model.data_dir
     contexts = load_videos(config, args.context_split, args.num_contexts, data_dir,
                            num_frames=config.num_context_frames + 1,
                            first=args.first_video)[:, :config.num_context_frames]
@@ -78,8 +77,8 @@ def run(args):
     batch = np.repeat(contexts, samples, axis=0)  # context c, sample k at row c * K + k
     seeds = args.seed + np.arange(len(batch))
     print(f"Sampling {num_frames} frames after {len(contexts)} contexts x {samples} samples "
-          f"at temperature {temperature} with {sampler.description}")
-    future, invalid = sampler.sample(batch, num_frames, temperature, seeds)
+          f"at temperature {temperature} with {model.description}")
+    future, invalid = model.sample(batch, num_frames, temperature, seeds)
     if invalid.sum():
         print(f"{int(invalid.sum())} of {future.size} sampled subpixel values were NaN or "
               "outside the pixel range and were clipped to it (in "
@@ -92,73 +91,3 @@ def run(args):
     visualize.save_png(png, visualize.strip(videos, config.num_context_frames,
                                             max(1, scale // 2)))
     print(f"Wrote {gif} and {png}")
-
-
-def open_model(path):
-    """A sampler for a training run folder or a SavedModel (base folder or version)."""
-    if not os.path.isdir(path):
-        problem = "is a file, not a folder" if os.path.exists(path) else "does not exist"
-        raise UsageError(f"model {path!r} {problem} (expected a training run folder or an "
-                         "exported SavedModel)")
-    if os.path.isfile(os.path.join(path, run_dir.CONFIG_FILE)):
-        return RunSampler(path)
-    version = saved_model_version(path)
-    if version is not None:
-        return SavedModelSampler(version)
-    raise UsageError(f"{path!r} is neither a training run folder (no {run_dir.CONFIG_FILE}) "
-                     "nor a SavedModel (no saved_model.pb, nor integer version folders "
-                     "holding one)")
-
-
-class RunSampler:
-    """Samples with the latest checkpoint of a training run."""
-
-    def __init__(self, path):
-        self.model, step = run_dir.load_model(path)
-        self.config = self.model.config
-        self.default_num_frames = self.config.num_target_frames
-        self.data_dir = run_dir.read_settings(path).get("data_dir")
-        self.description = f"{path} (step {step})"
-
-    def sample(self, context, num_frames, temperature, seeds):
-        """(uint8 frames [N, num_frames, H, W, 3], invalid values per video [N])."""
-        samples = self.model.sample_details(context, num_frames, temperature=temperature,
-                                            seed=np.asarray(seeds, np.int64))
-        return samples.frames.numpy(), samples.invalid.numpy()
-
-
-class SavedModelSampler:
-    """Samples through an exported SavedModel's `serving_default` signature."""
-
-    def __init__(self, path):
-        self.signature = tf.saved_model.load(path).signatures.get(SAMPLE_SIGNATURE)
-        if self.signature is None:
-            raise UsageError(f"SavedModel {path!r} has no {SAMPLE_SIGNATURE} signature")
-        context_spec = self.signature.structured_input_signature[1]["context"]
-        (frames,) = self.signature.structured_outputs["frames"].shape[1:2]
-        self.default_num_frames = frames
-        self.config = exported_config(path)
-        if context_spec.shape[1] != self.config.num_context_frames:
-            raise UsageError(f"SavedModel {path!r} takes {context_spec.shape[1]} context frames "
-                             f"but its config says {self.config.num_context_frames}")
-        self.data_dir = None
-        self.description = f"SavedModel {path}"
-
-    def sample(self, context, num_frames, temperature, seeds):
-        """(uint8 frames [N, num_frames, H, W, 3], invalid values per video [N]; the
-        count covers every frame generated, also beyond num_frames)."""
-        num_context = self.config.num_context_frames
-        videos = np.asarray(context, np.uint8)
-        seeds = np.asarray(seeds, np.int64)
-        invalid = np.zeros(len(videos), np.int64)
-        produced = 0
-        while produced < num_frames:
-            out = self.signature(
-                context=tf.constant(videos[:, -num_context:]),
-                temperature=tf.fill([len(videos)], tf.constant(temperature, tf.float32)),
-                seed=tf.constant(seeds + produced * len(seeds)))
-            if "invalid_values" in out:  # SavedModels exported before it have none
-                invalid += out["invalid_values"].numpy()
-            videos = np.concatenate([videos, out["frames"].numpy()], axis=1)
-            produced += out["frames"].shape[1]
-        return videos[:, context.shape[1]:context.shape[1] + num_frames], invalid

@@ -15,8 +15,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from videoflow_tf import model_dir as run_dir, visualize
+from videoflow_tf import visualize
 from videoflow_tf.callbacks import progress_bar
+from videoflow_tf.open_model import open_run
 from videoflow_tf.usage import non_negative, output_file, positive
 from videoflow_tf.videos import load_videos
 
@@ -50,12 +51,12 @@ def add_arguments(parser):
 
 
 def run(args):
-    config = run_dir.read_config(args.model_dir)
+    trained = open_run(args.model_dir)
+    config, model, step = trained.config, trained.model, trained.step
     out = output_file(args.out or os.path.join(args.model_dir, "temperature-sweep.json"),
                       (".json",))
     png = output_file(os.path.splitext(out)[0] + ".png", (".png",))
-    data_dir = args.data_dir or run_dir.read_settings(args.model_dir).get("data_dir")
-    model, step = run_dir.load_model(args.model_dir)
+    data_dir = args.data_dir or trained.data_dir
     num_frames = args.num_frames or config.num_target_frames
     videos = load_videos(config, args.split, args.num_videos, data_dir,
                          num_frames=config.num_context_frames + num_frames)

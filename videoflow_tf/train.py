@@ -37,21 +37,20 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from videoflow_tf import data, distribute, model_dir as run_dir, visualize
-from videoflow_tf.callbacks import (CpuTime, StepProgress, StopOnNonFiniteLoss,
-                                    terminal_verbosity, write_images, write_scalar)
-from videoflow_tf.config import CONFIG_NAMES
+from videoflow_tf import data, distribute, run_dir
+from videoflow_tf.callbacks import (CpuTime, PeriodicCheckpoint, StepProgress, StopAtStep,
+                                    StopOnNonFiniteLoss, TrainingSummaries, terminal_verbosity)
+from videoflow_tf.config import CONFIG_NAMES, resolve_config
+from videoflow_tf.data import check_dataset
 from videoflow_tf.model import VideoFlow
-from videoflow_tf.monitor import MonitorSamples
+from videoflow_tf.monitor import MonitorSamples, default_sample_frames, shows_motion
+from videoflow_tf.open_model import copy_weights
 from videoflow_tf.optim import make_optimizer
-from videoflow_tf.usage import (UsageError, check_dataset, non_negative, positive,
-                                resolve_config)
+from videoflow_tf.usage import UsageError, non_negative, positive
 from videoflow_tf.videos import dataset_frames, load_videos
 
 NUM_SUMMARY_VIDEOS = 4
@@ -265,18 +264,15 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
 
 
 def _sample_monitor(config, model_dir, data_dir, every, num_videos, seeds, cpu_seconds):
-    """The MonitorSamples callback of a run: the first test videos; for stochastic shapes
-    every frame after the context (to see the motion), else the target frames."""
-    if config.dataset.startswith("stochastic_shapes"):
-        num_frames = dataset_frames(config.dataset, data_dir) - config.num_context_frames
-    else:
-        num_frames = config.num_target_frames
+    """The MonitorSamples callback of a run: the first test videos, sampled for
+    `default_sample_frames` frames."""
+    num_frames = default_sample_frames(config, data_dir)
     videos = load_videos(config, "test", num_videos, data_dir,
                          num_frames=config.num_context_frames + num_frames)
     return MonitorSamples(
         os.path.join(model_dir, run_dir.MONITOR_FILE), every, videos, num_frames, seeds,
-        motion=config.dataset.startswith("stochastic_shapes"),
-        log_dir=os.path.join(model_dir, run_dir.MONITOR_LOG_DIR), cpu_seconds=cpu_seconds)
+        motion=shows_motion(config), log_dir=os.path.join(model_dir, run_dir.MONITOR_LOG_DIR),
+        cpu_seconds=cpu_seconds)
 
 
 def _strategy(strategy, batch_size):
@@ -307,11 +303,10 @@ def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, str
     """(model, checkpoint manager, training dataset, step): the model and its optimizer
     (made in `strategy`'s scope; None: the default strategy), restored from the newest
     checkpoint of `model_dir` that reads, if any (the same step on every worker, else
-    UsageError), else given the weights of `init_from` (see `model_dir.copy_weights`) if
-    given, else
-    initialised from the first training videos, and the training batches continuing after
-    the `step` batches that the restored run had used (a distributed dataset under a
-    strategy other than the default)."""
+    UsageError), else given the weights of `init_from` (see `open_model.copy_weights`) if
+    given, else initialised from the first training videos, and the training batches
+    continuing after the `step` batches that the restored run had used (a distributed
+    dataset under a strategy other than the default)."""
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = VideoFlow(config)
@@ -322,7 +317,7 @@ def setup_training(config, model_dir, data_dir, data_seed, keep_checkpoints, str
     run_dir.restore_latest(model_dir, manager.checkpoint, model)
     step = int(model.optimizer.iterations.numpy())
     if manager.latest_checkpoint is None and init_from is not None:
-        run_dir.copy_weights(model, init_from)
+        copy_weights(model, init_from)
     if not distribute.same_on_all_workers(strategy, step):
         raise UsageError(f"the workers restored different steps from {model_dir} (this one "
                          f"step {step}); every worker must read the same --model-dir, on "
@@ -352,88 +347,3 @@ def _save(manager, model):
     if latest is None or run_dir.checkpoint_step(latest) != step:
         latest = manager.save(checkpoint_number=step)
     return latest
-
-
-class StopAtStep(keras.callbacks.Callback):
-    """Stops `fit` once the optimizer has made `steps` updates in total."""
-
-    def __init__(self, steps):
-        super().__init__()
-        self.steps = steps
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) >= self.steps:
-            self.model.stop_training = True
-
-
-class PeriodicCheckpoint(keras.callbacks.Callback):
-    """Saves `manager`'s checkpoint, numbered by step, after any step that ends
-    `every_seconds` or more after the last save, and after every `every_steps`-th step."""
-
-    def __init__(self, manager, every_seconds=None, every_steps=None):
-        super().__init__()
-        self.manager, self.every_seconds, self.every_steps = manager, every_seconds, every_steps
-
-    def on_train_begin(self, logs=None):
-        self._last_save = time.monotonic()
-
-    def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
-        due_by_time = (self.every_seconds is not None
-                       and time.monotonic() - self._last_save >= self.every_seconds)
-        due_by_step = self.every_steps is not None and step % self.every_steps == 0
-        if due_by_time or due_by_step:
-            self.manager.save(checkpoint_number=step)
-            self._last_save = time.monotonic()
-
-
-class TrainingSummaries(keras.callbacks.Callback):
-    """TensorBoard summaries, by global step (so a resumed run continues its curves).
-
-    Every `summary_every` steps: `bpp`, the mean training bits per pixel of those steps,
-    and `learning_rate`. Every `sample_every` steps (0: never) and at the end: `samples`,
-    one image per context of `contexts` (uint8 [N, context frames, H, W, 3]) with
-    `num_target_frames` sampled frames after it (temperature from the config, fixed seed).
-    """
-
-    def __init__(self, log_dir, summary_every, sample_every=0, contexts=None):
-        super().__init__()
-        self.log_dir, self.summary_every, self.sample_every = log_dir, summary_every, sample_every
-        self.contexts = contexts
-
-    def on_train_begin(self, logs=None):
-        self._writer = tf.summary.create_file_writer(self.log_dir)
-        self._bpp_sum, self._bpp_count, self._previous_mean = 0.0, 0, 0.0
-
-    def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
-        # logs["bpp"] is the running mean over the epoch's batches so far.
-        mean = float((logs or {}).get("bpp", math.nan))
-        previous = self._previous_mean if batch else 0.0
-        self._bpp_sum += (batch + 1) * mean - batch * previous
-        self._bpp_count += 1
-        self._previous_mean = mean
-        if self.summary_every and step % self.summary_every == 0:
-            with self._writer.as_default(step=step):
-                write_scalar("bpp", self._bpp_sum / self._bpp_count)
-                write_scalar("learning_rate", float(self.model.optimizer.learning_rate))
-            self._bpp_sum, self._bpp_count = 0.0, 0
-        if self.sample_every and step % self.sample_every == 0:
-            self._write_samples(step)
-
-    def on_train_end(self, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
-        if self.sample_every and step % self.sample_every:
-            self._write_samples(step)
-        self._writer.flush()
-
-    def _write_samples(self, step):
-        config = self.model.config
-        samples = self.model.sample(self.contexts, config.num_target_frames, seed=0).numpy()
-        videos = np.concatenate([self.contexts, samples], axis=1)
-        strips = [visualize.strip(video[None], config.num_context_frames,
-                                  visualize.default_scale(config.image_size) // 2 or 1)
-                  for video in videos]
-        with self._writer.as_default(step=step):
-            write_images("samples", strips)
-        self._writer.flush()

@@ -3,7 +3,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from videoflow_tf import data
-from videoflow_tf.usage import UsageError, check_dataset
+from videoflow_tf.data import check_dataset
+from videoflow_tf.usage import UsageError
 
 
 def dataset_frames(dataset, data_dir=None):

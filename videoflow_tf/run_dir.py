@@ -1,4 +1,5 @@
-"""The folder of a training run, and loading a trained model from it.
+"""The folder of a training run: its files, and writing and restoring its checkpoints
+(`videoflow_tf.open_model` opens the trained model of a run).
 
     MODEL_DIR/config.json      the resolved VideoFlowConfig (`config.to_json()`)
     MODEL_DIR/training.json    data settings of the run: `data_seed` (fixed for the run) and
@@ -21,7 +22,6 @@ import sys
 import tensorflow as tf
 
 from videoflow_tf.config import VideoFlowConfig
-from videoflow_tf.model import VideoFlow
 from videoflow_tf.usage import UsageError
 
 CONFIG_FILE = "config.json"
@@ -133,18 +133,6 @@ def read_settings(model_dir):
         return json.load(file)
 
 
-def load_model(model_dir):
-    """(model, step): the VideoFlow of `model_dir` with the weights of its newest checkpoint
-    that reads (see `restore_latest`)."""
-    config = read_config(model_dir)
-    model = VideoFlow(config)
-    path = restore_latest(model_dir, make_checkpoint(model), model, partial=True)
-    if path is None:
-        raise UsageError(f"{model_dir!r} has no checkpoint yet (in "
-                         f"{os.path.join(model_dir, CHECKPOINT_DIR)})")
-    return model, checkpoint_step(path)
-
-
 class UnreadableCheckpoint(UsageError):
     """A checkpoint whose files are missing, truncated or otherwise damaged."""
 
@@ -195,39 +183,6 @@ def _remove_unfinished_checkpoints(model_dir):
             shutil.rmtree(os.path.join(folder, name))
             print(f"Removed {os.path.join(folder, name)}, a checkpoint a killed run left "
                   "half-written")
-
-
-def copy_weights(model, source):
-    """Sets `model`'s weights to those of `source`: a SavedModel written by `videoflow-tf
-    export` (a version folder or its base path: the latest version) or a training run
-    folder (its latest checkpoint). UsageError if the architectures differ."""
-    from videoflow_tf.export import saved_model_version  # export imports this module
-
-    version = saved_model_version(source) if os.path.isdir(source) else None
-    if version is not None:
-        loaded = tf.saved_model.load(version)
-        weights = getattr(loaded, "weights", None)
-        if weights is None:
-            raise UsageError(f"SavedModel {version!r} holds no weights list: export it with "
-                             "`videoflow-tf export`")
-        # Keras numbers the names of unnamed layers per process, so only the variables'
-        # own names (kernel, bias, ...) and shapes must agree, in order.
-        theirs = [(v.name.split(":")[0].split("/")[-1], tuple(v.shape)) for v in weights]
-        ours = [(w.path.split("/")[-1], tuple(w.shape)) for w in model.weights]
-        if theirs != ours:
-            mismatch = next((pair for pair in zip(ours, theirs) if pair[0] != pair[1]),
-                            (f"{len(ours)} weights", f"{len(theirs)}"))
-            raise UsageError(f"the weights of {version!r} do not fit this model's config "
-                             f"(first difference: ours {mismatch[0]}, theirs {mismatch[1]})")
-        for weight, value in zip(model.weights, weights):
-            weight.assign(value)
-        return version
-    latest = tf.train.latest_checkpoint(os.path.join(source, CHECKPOINT_DIR))
-    if latest is None:
-        raise UsageError(f"{source!r} is neither a SavedModel nor a run folder with a "
-                         "checkpoint")
-    restore(make_checkpoint(model), latest, model, partial=True)
-    return latest
 
 
 def restore(checkpoint, path, model, partial=False):

@@ -1,0 +1,252 @@
+"""Opening a trained model, for every command that reads one.
+
+A model is either
+
+- a training run folder (`videoflow_tf.run_dir`: config.json and checkpoints/), opened
+  as a Python `VideoFlow` with the weights of its newest checkpoint that reads; or
+- a SavedModel written by `videoflow-tf export`: a version folder, or the model's base
+  path, which stands for its highest integer version holding a SavedModel (the one TF
+  Serving serves). It is called through its signatures exactly as TF Serving would, and
+  its config comes from its `assets/config.json`.
+
+`open_model(path)` opens either (`sample`, `evaluate`); `open_run(path)` only a run, for
+the commands that need the Python model itself (`export`, `order`, `interpolate`,
+`temperature-sweep`); `copy_weights(model, path)` gives a model the weights of either
+(`train --init-from`).
+
+Both kinds of opened model (RunModel, ExportedModel) have a `config`, a `description`,
+the `data_dir` their contexts come from by default (a run's; None: TFDS's), the
+`default_num_frames` they sample, and sample (`sample`), score (`frame_bits_per_pixel`)
+and measure their samples (`sample_quality`) alike. A RunModel also has the Python
+`model` and its training `step`; an ExportedModel has None for both.
+"""
+import os
+import re
+
+import numpy as np
+import tensorflow as tf
+
+from videoflow_tf import run_dir
+from videoflow_tf.config import VideoFlowConfig
+from videoflow_tf.model import VideoFlow
+from videoflow_tf.monitor import SampleQuality
+from videoflow_tf.usage import UsageError
+
+# What `videoflow-tf export` writes into a SavedModel, and what is read back here.
+CONFIG_ASSET = "config.json"  # the model's VideoFlowConfig, in the SavedModel's assets/
+SAMPLE_SIGNATURE = "serving_default"
+LOG_PROB_SIGNATURE = "log_prob"
+LOG_PROB_NOISE_SEED = 0  # the log_prob signature's one fixed draw of dequantisation noise
+
+
+def open_model(path):
+    """A RunModel for a training run folder, an ExportedModel for a SavedModel (a version
+    folder or its base path); UsageError for anything else."""
+    if not os.path.isdir(path):
+        problem = "is a file, not a folder" if os.path.exists(path) else "does not exist"
+        raise UsageError(f"model {path!r} {problem} (expected a training run folder or an "
+                         "exported SavedModel)")
+    if os.path.isfile(os.path.join(path, run_dir.CONFIG_FILE)):
+        return open_run(path)
+    version = saved_model_version(path)
+    if version is None:
+        raise UsageError(f"{path!r} is neither a training run folder (no "
+                         f"{run_dir.CONFIG_FILE}) nor a SavedModel (no saved_model.pb, nor "
+                         "integer version folders holding one)")
+    return ExportedModel(version)
+
+
+def open_run(path):
+    """The RunModel of the training run folder `path` (UsageError if it is none)."""
+    model, step = load_model(path)
+    return RunModel(model, step, run_dir.read_settings(path).get("data_dir"), path)
+
+
+def load_model(model_dir):
+    """(model, step): the VideoFlow of the run in `model_dir` with the weights of its
+    newest checkpoint that reads (see `run_dir.restore_latest`)."""
+    model = VideoFlow(run_dir.read_config(model_dir))
+    path = run_dir.restore_latest(model_dir, run_dir.make_checkpoint(model), model,
+                                  partial=True)
+    if path is None:
+        raise UsageError(f"{model_dir!r} has no checkpoint yet (in "
+                         f"{os.path.join(model_dir, run_dir.CHECKPOINT_DIR)})")
+    return model, run_dir.checkpoint_step(path)
+
+
+class RunModel:
+    """A Python VideoFlow, usually a run's: `model`, its `config`, training `step`, the
+    `data_dir` the run trained from (None: TFDS's default) and a `description`."""
+
+    def __init__(self, model, step=None, data_dir=None, path=None):
+        self.model, self.config, self.step, self.data_dir = model, model.config, step, data_dir
+        self.default_num_frames = self.config.num_target_frames
+        self.description = f"{path} (step {step})" if path else "the model"
+        self._scorers = {}
+
+    def sample(self, context, num_frames, temperature, seeds):
+        """(uint8 frames [N, num_frames, H, W, 3], invalid values per video [N])."""
+        samples = self.model.sample_details(context, num_frames, temperature=temperature,
+                                            seed=np.asarray(seeds, np.int64))
+        return samples.frames.numpy(), samples.invalid.numpy()
+
+    def frame_bits_per_pixel(self, videos, seed=0):
+        """Bits per pixel [N, target frames] of uint8 `videos` [N, context + target, H, W,
+        3] (dequantisation noise from `seed`), traced once per seed."""
+        if seed not in self._scorers:
+            config = self.config
+            frames = config.num_context_frames + config.num_target_frames
+            spec = tf.TensorSpec([None, frames] + list(config.image_shape), tf.uint8)
+            self._scorers[seed] = tf.function(
+                lambda clips: self.model.bits_per_pixel(clips, seed=seed, per_frame=True),
+                input_signature=[spec])
+        return self._scorers[seed](videos).numpy()
+
+    def sample_quality(self, batch_size):
+        return SampleQuality(self.model, batch_size)
+
+
+class ExportedModel:
+    """A SavedModel version folder, called through its signatures."""
+
+    def __init__(self, path):
+        self.path, self.signatures = path, tf.saved_model.load(path).signatures
+        sample = self._signature(SAMPLE_SIGNATURE)
+        context_spec = sample.structured_input_signature[1]["context"]
+        (self.default_num_frames,) = sample.structured_outputs["frames"].shape[1:2]
+        self.config = exported_config(path)
+        if context_spec.shape[1] != self.config.num_context_frames:
+            raise UsageError(f"SavedModel {path!r} takes {context_spec.shape[1]} context frames "
+                             f"but its config says {self.config.num_context_frames}")
+        self.model, self.step, self.data_dir = None, None, None
+        self.description = f"SavedModel {path}"
+
+    def sample(self, context, num_frames, temperature, seeds):
+        """(uint8 frames [N, num_frames, H, W, 3], invalid values per video [N]; the
+        count covers every frame generated, also beyond num_frames). The signature
+        samples a fixed number of frames after num_context_frames: longer futures feed
+        its last frames back in as the next context, and a longer context gives only
+        its last num_context_frames frames."""
+        num_context = self.config.num_context_frames
+        videos = np.asarray(context, np.uint8)
+        seeds = np.asarray(seeds, np.int64)
+        invalid = np.zeros(len(videos), np.int64)
+        produced = 0
+        while produced < num_frames:
+            out = self.signatures[SAMPLE_SIGNATURE](
+                context=tf.constant(videos[:, -num_context:]),
+                temperature=tf.fill([len(videos)], tf.constant(temperature, tf.float32)),
+                seed=tf.constant(seeds + produced * len(seeds)))
+            if "invalid_values" in out:  # SavedModels exported before it have none
+                invalid += out["invalid_values"].numpy()
+            videos = np.concatenate([videos, out["frames"].numpy()], axis=1)
+            produced += out["frames"].shape[1]
+        return videos[:, context.shape[1]:context.shape[1] + num_frames], invalid
+
+    def frame_bits_per_pixel(self, videos, seed=LOG_PROB_NOISE_SEED):
+        """Bits per pixel [N, target frames] of uint8 `videos` [N, context + target, H, W,
+        3] from the log_prob signature, whose dequantisation noise is fixed: `seed` must
+        be LOG_PROB_NOISE_SEED (UsageError otherwise)."""
+        config = self.config
+        frames = config.num_context_frames + config.num_target_frames
+        if seed != LOG_PROB_NOISE_SEED:
+            raise UsageError(f"a SavedModel scores with its own fixed noise (seed "
+                             f"{LOG_PROB_NOISE_SEED}), not seed {seed}")
+        if videos.shape[1] != frames:
+            raise UsageError(f"a SavedModel scores clips of exactly {frames} frames (its "
+                             f"{LOG_PROB_SIGNATURE} signature), not {videos.shape[1]}")
+        scores = self._signature(LOG_PROB_SIGNATURE)(video=tf.constant(videos, tf.uint8))
+        return scores["frame_bits_per_pixel"].numpy()
+
+    def _signature(self, name):
+        if name not in self.signatures:
+            raise UsageError(f"SavedModel {self.path!r} has no {name} signature")
+        return self.signatures[name]
+
+    def sample_quality(self, batch_size):
+        return _SignatureQuality(self, batch_size)
+
+
+class _SignatureQuality(SampleQuality):
+    """SampleQuality measured through an ExportedModel's signatures."""
+
+    def sample(self, context, num_frames, temperature, seeds):
+        parts = [self.model.sample(context[start:start + self.batch_size], num_frames,
+                                   temperature, seeds[start:start + self.batch_size])
+                 for start in range(0, len(context), self.batch_size)]
+        return (np.concatenate([frames for frames, _ in parts]),
+                np.concatenate([invalid for _, invalid in parts]))
+
+    def bits_per_pixel(self, videos):
+        return np.concatenate([
+            self.model.frame_bits_per_pixel(videos[start:start + self.batch_size]).mean(axis=1)
+            for start in range(0, len(videos), self.batch_size)])
+
+
+def versions(base_dir):
+    """The integer versions present in `base_dir`, sorted."""
+    if not os.path.isdir(base_dir):
+        return []
+    return sorted(int(name) for name in os.listdir(base_dir)
+                  if re.fullmatch(r"\d+", name) and os.path.isdir(os.path.join(base_dir, name)))
+
+
+def saved_model_version(path):
+    """`path` if it holds a SavedModel, else its highest integer version folder holding one
+    (the version TF Serving serves); None if neither."""
+    if tf.saved_model.contains_saved_model(path):
+        return path
+    found = [version for version in versions(path)
+             if tf.saved_model.contains_saved_model(os.path.join(path, str(version)))]
+    return os.path.join(path, str(found[-1])) if found else None
+
+
+def saved_model_config(path):
+    """The VideoFlowConfig of SavedModel `path`, a version folder or a base folder (its
+    latest version), without loading the SavedModel."""
+    version = saved_model_version(path)
+    if version is None:
+        raise UsageError(f"{path!r} is not a SavedModel (no saved_model.pb, nor integer "
+                         "version folders holding one)")
+    return exported_config(version)
+
+
+def exported_config(path):
+    """The VideoFlowConfig in the assets/ of SavedModel version folder `path`."""
+    config_path = os.path.join(path, "assets", CONFIG_ASSET)
+    if not os.path.isfile(config_path):
+        raise UsageError(f"SavedModel {path!r} has no assets/{CONFIG_ASSET}: export it with "
+                         "`videoflow-tf export`")
+    with open(config_path, encoding="utf-8") as file:
+        return VideoFlowConfig.from_json(file.read())
+
+
+def copy_weights(model, source):
+    """Sets `model`'s weights to those of `source`: a SavedModel written by `videoflow-tf
+    export` (a version folder or its base path: the latest version) or a training run
+    folder (its latest checkpoint). Returns the version or checkpoint read. UsageError if
+    the architectures differ."""
+    version = saved_model_version(source) if os.path.isdir(source) else None
+    if version is None:
+        latest = tf.train.latest_checkpoint(os.path.join(source, run_dir.CHECKPOINT_DIR))
+        if latest is None:
+            raise UsageError(f"{source!r} is neither a SavedModel nor a run folder with a "
+                             "checkpoint")
+        run_dir.restore(run_dir.make_checkpoint(model), latest, model, partial=True)
+        return latest
+    weights = getattr(tf.saved_model.load(version), "weights", None)
+    if weights is None:
+        raise UsageError(f"SavedModel {version!r} holds no weights list: export it with "
+                         "`videoflow-tf export`")
+    # Keras numbers the names of unnamed layers per process, so only the variables' own
+    # names (kernel, bias, ...) and shapes must agree, in order.
+    theirs = [(v.name.split(":")[0].split("/")[-1], tuple(v.shape)) for v in weights]
+    ours = [(w.path.split("/")[-1], tuple(w.shape)) for w in model.weights]
+    if theirs != ours:
+        mismatch = next((pair for pair in zip(ours, theirs) if pair[0] != pair[1]),
+                        (f"{len(ours)} weights", f"{len(theirs)}"))
+        raise UsageError(f"the weights of {version!r} do not fit this model's config "
+                         f"(first difference: ours {mismatch[0]}, theirs {mismatch[1]})")
+    for weight, value in zip(model.weights, weights):
+        weight.assign(value)
+    return version
