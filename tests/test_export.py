@@ -128,6 +128,26 @@ def test_the_config_travels_as_an_asset_with_the_default_temperature(exports):
         assert vf.VideoFlowConfig.from_json(file.read()) == TINY.replace(temperature=0.6)
 
 
+def test_a_saved_model_exports_again_with_its_weights_and_config(exports, tmp_path,
+                                                                  capsys):
+    """Re-exporting gives an older SavedModel today's graphs: same weights, same config
+    (its default temperature too), the same samples and scores."""
+    _, _, second, _ = exports
+    again = tmp_path / "again"
+    assert cli.main(["export", "--model", second, "--out", str(again)]) == 0
+    assert capsys.readouterr().out.strip() == str(again / "1")
+    assert open_model.saved_model_config(str(again)) == TINY.replace(temperature=0.6)
+    old, new = tf.saved_model.load(second), tf.saved_model.load(str(again / "1"))
+    for a, b in zip(old.weights, new.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    request = sample_request(CONTEXTS, [0.7, 1.0], [5, 6])
+    sample = "serving_default"
+    np.testing.assert_array_equal(old.signatures[sample](**request)["frames"],
+                                  new.signatures[sample](**request)["frames"])
+    np.testing.assert_array_equal(old.signatures["log_prob"](video=VIDEOS)["log_prob"],
+                                  new.signatures["log_prob"](video=VIDEOS)["log_prob"])
+
+
 def test_the_server_needs_none_of_our_python(served):
     _, imported, _ = served
     assert imported == []

@@ -3,7 +3,9 @@
     videoflow-tf export --model-dir RUN --out savedmodels/NAME [--num-frames N] [--temperature T]
 
 writes `savedmodels/NAME/<version>/`, the next integer version after those already there
-(an existing version is never overwritten), and prints its path. TF Serving serves the
+(an existing version is never overwritten), and prints its path. `--model-dir` may also be
+a SavedModel: its weights and config are exported again with this version's code (its
+graphs, such as the sampler, are then today's). TF Serving serves the
 highest version of a model's base path and picks up new ones as they appear.
 
 From Python: `vf.export.export_saved_model(model, base_dir, num_frames=None,
@@ -43,27 +45,34 @@ import uuid
 import tensorflow as tf
 
 from videoflow_tf.open_model import (CONFIG_ASSET, LOG_PROB_NOISE_SEED, LOG_PROB_SIGNATURE,
-                                     SAMPLE_SIGNATURE, open_run, versions)
+                                     SAMPLE_SIGNATURE, open_model, python_model,
+                                     versions)
 from videoflow_tf.usage import UsageError, non_negative, positive
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", required=True, metavar="RUN",
-                        help="training run to export (its latest checkpoint)")
+    parser.add_argument("--model-dir", "--model", required=True, metavar="RUN|SAVEDMODEL",
+                        help="training run to export (its latest checkpoint), or a "
+                        "SavedModel to export again with this version's code (same weights "
+                        "and config, new graphs)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="the model's base path, e.g. savedmodels/NAME; the export goes "
                         "to its next integer version subfolder")
     parser.add_argument("--num-frames", type=positive(int), metavar="N",
-                        help="frames the serving_default signature samples (default: the "
-                        "config's num_target_frames)")
+                        help="frames the serving_default signature samples (default: a "
+                        "run's num_target_frames, a SavedModel's own)")
     parser.add_argument("--temperature", type=non_negative(float), metavar="T",
                         help="the default sampling temperature written into the exported "
-                        "config (default: the run's)")
+                        "config (default: the model's)")
 
 
 def run(args):
-    model = open_run(args.model_dir).model
-    print(export_saved_model(model, args.out, num_frames=args.num_frames,
+    opened = open_model(args.model_dir)
+    # A SavedModel exported again keeps its number of sampled frames unless told otherwise.
+    num_frames = args.num_frames or (opened.default_num_frames if opened.model is None
+                                     else None)
+    model = python_model(opened)
+    print(export_saved_model(model, args.out, num_frames=num_frames,
                              temperature=args.temperature))
 
 

@@ -10,8 +10,9 @@ A model is either
   its config comes from its `assets/config.json`.
 
 `open_model(path)` opens either (`sample`, `evaluate`); `open_run(path)` only a run, for
-the commands that need the Python model itself (`export`, `order`, `interpolate`,
-`temperature-sweep`); `copy_weights(model, path)` gives a model the weights of either
+the commands that need the Python model itself and its training step (`order`,
+`interpolate`, `temperature-sweep`); `python_model(path)` the Python model of either
+(`export`); `copy_weights(model, path)` gives a model the weights of either
 (`train --init-from`).
 
 Both kinds of opened model (RunModel, ExportedModel) have a `config`, a `description`,
@@ -60,6 +61,16 @@ def open_run(path):
     """The RunModel of the training run folder `path` (UsageError if it is none)."""
     model, step = load_model(path)
     return RunModel(model, step, run_dir.read_settings(path).get("data_dir"), path)
+
+
+def python_model(opened):
+    """The Python VideoFlow of an opened model: a run's own, or for a SavedModel one
+    rebuilt from its config and weights, so that today's code runs it."""
+    if opened.model is not None:
+        return opened.model
+    model = VideoFlow(opened.config)
+    copy_weights(model, opened.path)
+    return model
 
 
 def load_model(model_dir):
@@ -176,6 +187,11 @@ class _SignatureQuality(SampleQuality):
                  for start in range(0, len(context), self.batch_size)]
         return (np.concatenate([frames for frames, _ in parts]),
                 np.concatenate([invalid for _, invalid in parts]))
+
+    def sees_a_real_step(self):
+        # serving_default takes num_context_frames frames: with one, a real step given
+        # after it is cut off again.
+        return self.model.config.num_context_frames > 1
 
     def bits_per_pixel(self, videos):
         return np.concatenate([
