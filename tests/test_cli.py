@@ -406,6 +406,20 @@ def test_evaluate_scores_a_savedmodel_through_its_signatures_as_the_run(run, sha
     assert "--out is needed to evaluate a SavedModel" in capsys.readouterr().err
 
 
+def test_evaluate_says_a_one_frame_savedmodel_cannot_be_given_a_real_step(
+        shapes_data_dir, tmp_path, capsys):
+    """Its serving_default keeps only the last context frame, so the step given after it
+    would be cut off: no continued_fraction rather than a meaningless 0."""
+    model = vf.VideoFlow(TINY.replace(num_context_frames=1))
+    version = export.export_saved_model(model, str(tmp_path / "one_frame"))
+    out = tmp_path / "one_frame.json"
+    assert cli.main(["evaluate", "--model", version, "--out", str(out), "--data-dir",
+                     shapes_data_dir, "--sample-videos", "2", "--sample-frames", "2"]) == 0
+    assert "going on after a real step: not measured" in capsys.readouterr().out
+    samples = json.loads(out.read_text())["samples"]
+    assert "continued_fraction" not in samples and "consistent_fraction" in samples
+
+
 def test_sample_is_reproducible_with_a_seed(run, tmp_path):
     frames = []
     for name, seed in [("a", "3"), ("b", "3"), ("c", "4")]:

@@ -120,6 +120,9 @@ def sample_quality(model, data_dir, args):
         if "continued_fraction" in report:
             print(f"  given one real step, {100 * report['continued_fraction']:.1f}% go on "
                   "in its direction")
+        elif frames > 1:
+            print("  going on after a real step: not measured (the SavedModel samples after "
+                  "one context frame)")
     return report
 
 

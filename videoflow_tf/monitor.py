@@ -127,10 +127,14 @@ class SampleQuality:
                 colour_kept_fraction=report["colour_kept_fraction"],
                 appearance_kept_fraction=report["appearance_kept_fraction"],
                 direction_counts=report["direction_counts"])
-            if num_frames > 1:
+            if num_frames > 1 and self.sees_a_real_step():
                 results["continued_fraction"] = self.continued_fraction(
                     videos, num_frames - 1, temperature, seeds_per_video, seed)
         return results
+
+    def sees_a_real_step(self):
+        """Whether the sampler can be given the context and one more real frame."""
+        return True
 
     def continued_fraction(self, videos, num_frames, temperature, seeds_per_video, seed):
         """Fraction of futures sampled after the context and one more real frame that
