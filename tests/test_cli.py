@@ -123,6 +123,18 @@ def test_a_new_run_starts_from_the_weights_of_another_model(run, shapes_data_dir
     assert run_dir.read_settings(str(model_dir))["init_from"] == os.path.abspath(path)
 
 
+def test_a_run_started_from_a_model_takes_its_config_unless_told(run, shapes_data_dir,
+                                                                tmp_path):
+    path = export.export_saved_model(open_model.load_model(run)[0], str(tmp_path / "sm"),
+                                     temperature=0.5)
+    args = train_args(tmp_path / "continued", shapes_data_dir, 1, "--init-from", path,
+                      "--monitor-every", "0")
+    args.remove("--config")
+    args.remove("tiny")
+    assert cli.main(args) == 0
+    assert run_dir.read_config(str(tmp_path / "continued")) == TINY.replace(temperature=0.5)
+
+
 def test_init_from_a_model_of_another_architecture_is_refused(run, shapes_data_dir, tmp_path,
                                                               capsys):
     code = cli.main(train_args(tmp_path / "other", shapes_data_dir, 1, "--init-from", run,
@@ -506,7 +518,8 @@ def test_frame_scores_are_psnr_and_ssim_averaged_over_frames():
      "invalid VideoFlowConfig.coupling = 'cubic'"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--dataset", "mnist"],
      "unknown dataset 'mnist'"),
-    (["train", "--model-dir", "{tmp}/r"], "--config is required to start a new run"),
+    (["train", "--model-dir", "{tmp}/r"],
+     "--config (or --init-from) is required to start a new run"),
     (["train", "--config", "tiny"], "the following arguments are required: --model-dir"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--steps", "0"],
      "argument --steps: invalid positive int value: '0'"),

@@ -41,15 +41,16 @@ class VideoFlowConfig:
     x1 that gives the encoder nothing to learn from until it grows. With
     `top_prior_components` K > 1 the top level's
     conditional prior is a mixture of K such Gaussians over the whole top latent, whose
-    weights, means and scales the encoder predicts: one draw picks one of K futures. A frame with fewer than `num_cond_latents` predecessors gets
-    the unconditional prior (the paper's rule), or with `pad_history` (if it has at least
-    one) the conditional prior of its history padded with copies of its oldest latent.
+    weights, means and scales the encoder predicts: one draw picks one of K futures. A
+    frame with fewer than `num_cond_latents` predecessors gets the unconditional prior (the
+    paper's rule), or with `pad_history` (if it has at least one) the conditional prior of
+    its history padded with copies of its oldest latent.
 
     Evaluation scores `num_target_frames` frames given `num_context_frames`; training scores
     the frames after the context in windows of `num_train_frames` frames, drawn from
     anywhere in a video or, with `train_first_frames_only` (tensor2tensor's rule), only
-    from its first `num_context_frames + num_target_frames` frames (`train_clip_frames`). `temperature`
-    scales every prior standard deviation when sampling. `seed` fixes the weight
+    from its first `num_context_frames + num_target_frames` frames (`train_clip_frames`).
+    `temperature` scales every prior standard deviation when sampling. `seed` fixes the weight
     initialisation (None: random). Adam warms up to `learning_rate` over `warmup_steps`
     updates; `gradient_clip_norm` caps the global norm of each update's gradient (of the
     global batch under tf.distribute; None: no clipping, as in the paper).

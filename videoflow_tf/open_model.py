@@ -217,6 +217,13 @@ def saved_model_version(path):
     return os.path.join(path, str(found[-1])) if found else None
 
 
+def model_config(path):
+    """The VideoFlowConfig of a training run or a SavedModel, without loading either."""
+    if os.path.isfile(os.path.join(path, run_dir.CONFIG_FILE)):
+        return run_dir.read_config(path)
+    return saved_model_config(path)
+
+
 def saved_model_config(path):
     """The VideoFlowConfig of SavedModel `path`, a version folder or a base folder (its
     latest version), without loading the SavedModel."""

@@ -48,7 +48,7 @@ from videoflow_tf.config import CONFIG_NAMES, resolve_config
 from videoflow_tf.data import check_dataset
 from videoflow_tf.model import VideoFlow
 from videoflow_tf.monitor import MonitorSamples, default_sample_frames, shows_motion
-from videoflow_tf.open_model import copy_weights
+from videoflow_tf.open_model import copy_weights, model_config
 from videoflow_tf.optim import make_optimizer
 from videoflow_tf.usage import UsageError, non_negative, positive
 from videoflow_tf.videos import dataset_frames, load_videos
@@ -59,7 +59,8 @@ NUM_SUMMARY_VIDEOS = 4
 def add_arguments(parser):
     parser.add_argument("--config", metavar="NAME",
                         help=f"named configuration, one of {', '.join(CONFIG_NAMES)} "
-                        "(default when resuming: the run's own)")
+                        "(default when resuming: the run's own; with --init-from: that "
+                        "model's)")
     parser.add_argument("--dataset", metavar="NAME",
                         help="TFDS dataset: stochastic_shapes, stochastic_shapes/black or "
                         "bair_action_free (default: the config's); prepared if needed")
@@ -128,10 +129,13 @@ def add_arguments(parser):
 
 def run(args):
     if args.config is None:
-        if not os.path.isfile(os.path.join(args.model_dir, run_dir.CONFIG_FILE)):
-            raise UsageError("--config is required to start a new run in "
+        if os.path.isfile(os.path.join(args.model_dir, run_dir.CONFIG_FILE)):
+            base = run_dir.read_config(args.model_dir)
+        elif args.init_from is not None:
+            base = model_config(args.init_from)
+        else:
+            raise UsageError("--config (or --init-from) is required to start a new run in "
                              f"{args.model_dir!r}")
-        base = run_dir.read_config(args.model_dir)
         config = resolve_config(base=base, assignments=args.set, batch_size=args.batch_size)
     else:
         config = resolve_config(args.config, assignments=args.set, batch_size=args.batch_size)
