@@ -268,6 +268,24 @@ def test_fit_initialises_itself_and_drives_bits_per_pixel_down():
     assert abs(evaluated - np.mean(seeded)) < 5 * np.std(seeded) + 1e-4
 
 
+def test_fit_under_a_strategy_calls_the_override_of_keras_symbolic_build():
+    """VideoFlow overrides Keras' private `_maybe_symbolic_build` (its docstring says why
+    no public API serves). This fails if Keras stops calling it from `fit` or changes
+    its arguments, which would leave the override dead or break `fit`."""
+    calls = []
+
+    class Recording(vf.VideoFlow):
+        def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+            calls.append((iterator is not None, data_batch))
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        model = Recording(TINY)
+    model.fit(moving_squares(frames=3), batch_size=4, epochs=1, verbose=0)
+    assert calls == [(True, None)]
+    assert int(model.optimizer.iterations.numpy()) == 1
+
+
 def test_fit_from_a_dataset_cuts_random_training_windows():
     model = vf.VideoFlow(TINY.replace(init_batch_size=3))
     dataset = tf.data.Dataset.from_tensor_slices(moving_squares(6, frames=5)).batch(2)
