@@ -8,6 +8,7 @@ import numpy as np
 
 import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import keras
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from videoflow_tf.datasets.bair_action_free import bair_action_free_dataset_builder as bair
@@ -83,3 +84,78 @@ def run_script(name, *args, timeout=240, **kwargs):
                             capture_output=True, text=True, timeout=timeout, **kwargs)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+def _flat(value, batch):
+    """A tensor or a list of tensors [B, ...] as one [B, N] tensor (parts concatenated)."""
+    parts = value if isinstance(value, (list, tuple)) else [value]
+    return tf.concat([tf.reshape(part, [batch, -1]) for part in parts], axis=-1)
+
+
+def _fresh(value):
+    """New tensors with the same values: no TFP cache holds an entry for them."""
+    return tf.nest.map_structure(tf.identity, value)
+
+
+def brute_force_log_det(fn, x):
+    """log|det| of the Jacobian of fn at every member of the batch x [B, ...], input and
+    output (a tensor or a list of parts) flattened."""
+    batch = x.shape[0]
+    flat = tf.reshape(x, [batch, -1])
+    with tf.GradientTape() as tape:
+        tape.watch(flat)
+        out = _flat(fn(tf.reshape(flat, x.shape)), batch)
+    return tf.linalg.slogdet(tape.batch_jacobian(out, flat))[1]
+
+
+def assert_bijective_and_finite(bijector, x, y, event_ndims, rtol=1e-8, atol=1e-10,
+                                jacobian_rtol=1e-8, jacobian_atol=0.0, nonzero_log_det=True):
+    """What TFP's bijector_test_util.assert_bijective_and_finite checks, for a batch x of
+    inputs [B, ...] and a batch y of outputs (a tensor, or a list for a multi-part
+    output), plus the log-determinant against the brute-force Jacobian:
+
+    * x, y, f(x), f^-1(y) and both log-determinants are finite;
+    * f^-1(f(x)) = x and f(f^-1(y)) = y;
+    * log|det df/dx| at x = -log|det df^-1/dy| at f(x), and the same at y;
+    * log|det df/dx| at x is the log|det| of the Jacobian of f at x (TFP's automatic
+      differentiation through the bijector's forward), and is not about 0 when
+      `nonzero_log_det` (a test on identity-like weights would prove nothing);
+    * if the bijector has the one-pass `forward_and_log_det` / `inverse_and_log_det`, they
+      return the same output and log-determinant as TFP's interface.
+
+    Every call gets new tensors (`tf.identity`), so no answer comes from TFP's cache.
+    """
+    output_event_ndims = bijector.forward_event_ndims(event_ndims)
+    close = dict(rtol=rtol, atol=atol)
+    forward_x = bijector.forward(_fresh(x))
+    inverse_y = bijector.inverse(_fresh(y))
+    fldj = bijector.forward_log_det_jacobian(_fresh(x), event_ndims=event_ndims)
+    ildj = bijector.inverse_log_det_jacobian(_fresh(y), event_ndims=output_event_ndims)
+    for name, value in [("x", x), ("y", y), ("f(x)", forward_x), ("f^-1(y)", inverse_y),
+                        ("fldj(x)", fldj), ("ildj(y)", ildj)]:
+        for part in tf.nest.flatten(value):
+            assert np.all(np.isfinite(part)), f"{name} is not finite"
+    tf.nest.map_structure(lambda a, b: np.testing.assert_allclose(a, b, **close),
+                          bijector.inverse(_fresh(forward_x)), x)
+    tf.nest.map_structure(lambda a, b: np.testing.assert_allclose(a, b, **close),
+                          bijector.forward(_fresh(inverse_y)), y)
+    np.testing.assert_allclose(fldj, -bijector.inverse_log_det_jacobian(
+        _fresh(forward_x), event_ndims=output_event_ndims), **close)
+    np.testing.assert_allclose(ildj, -bijector.forward_log_det_jacobian(
+        _fresh(inverse_y), event_ndims=event_ndims), **close)
+    expected = brute_force_log_det(bijector.forward, x)
+    np.testing.assert_allclose(np.broadcast_to(fldj, expected.shape), expected,
+                               rtol=jacobian_rtol, atol=jacobian_atol)
+    if nonzero_log_det:
+        assert np.all(np.abs(expected) > 1e-2), "weights this close to the identity prove nothing"
+    if hasattr(bijector, "forward_and_log_det"):
+        one_pass_y, one_pass_fldj = bijector.forward_and_log_det(_fresh(x))
+        one_pass_x, one_pass_ildj = bijector.inverse_and_log_det(_fresh(y))
+        tf.nest.map_structure(lambda a, b: np.testing.assert_allclose(a, b, **close),
+                              one_pass_y, forward_x)
+        tf.nest.map_structure(lambda a, b: np.testing.assert_allclose(a, b, **close),
+                              one_pass_x, inverse_y)
+        np.testing.assert_allclose(np.broadcast_to(one_pass_fldj, np.shape(fldj)), fldj,
+                                   **close)
+        np.testing.assert_allclose(np.broadcast_to(one_pass_ildj, np.shape(ildj)), ildj,
+                                   **close)

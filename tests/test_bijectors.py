@@ -8,6 +8,7 @@ import videoflow_tf  # noqa: F401
 from videoflow_tf import bijectors as vfb
 from videoflow_tf import flow as flow_lib
 from videoflow_tf.bijectors import coupling_network
+from helpers import assert_bijective_and_finite
 
 SHAPE = (8, 8, 3)
 
@@ -29,16 +30,6 @@ def built(layer, shape):
     return layer
 
 
-def brute_force_log_det(fn, x):
-    """log|det| of the Jacobian of fn at every batch member, both sides flattened."""
-    flat = tf.reshape(x, [x.shape[0], -1])
-    with tf.GradientTape() as tape:
-        tape.watch(flat)
-        out = fn(tf.reshape(flat, x.shape))
-        out = tf.reshape(out, [x.shape[0], -1])
-    return tf.linalg.slogdet(tape.batch_jacobian(out, flat))[1]
-
-
 def layer_cases():
     """(name, layer, event shape) of every per-frame bijector layer, weights perturbed."""
     cases = [("actnorm", vfb.ActNorm(dtype="float64"), SHAPE),
@@ -58,21 +49,35 @@ CASES = layer_cases()
 
 
 @pytest.mark.parametrize("name,layer,shape", CASES, ids=[c[0] for c in CASES])
-def test_bijector_round_trips_and_log_dets(name, layer, shape):
-    bijector = layer.bijector
-    x = frames(shape)
-    y = bijector.forward(x)
-    # tf.identity gives new tensors, so TFP's cache cannot hand back the input.
-    np.testing.assert_allclose(bijector.inverse(tf.identity(y)), x, atol=1e-4)
-    x_back = bijector.forward(tf.identity(bijector.inverse(tf.identity(x))))
-    np.testing.assert_allclose(x_back, x, atol=1e-4)
-    fldj = bijector.forward_log_det_jacobian(tf.identity(x), event_ndims=3)
-    ildj = bijector.inverse_log_det_jacobian(tf.identity(y), event_ndims=3)
-    np.testing.assert_allclose(fldj, -ildj, rtol=1e-9)
-    np.testing.assert_allclose(fldj, brute_force_log_det(bijector.forward, x), rtol=1e-3,
-                               atol=1e-6 if name.startswith("additive") else 0)
-    if not name.startswith("additive"):
-        assert np.all(np.abs(fldj) > 1e-2), "perturbed weights should give a nonzero log-det"
+def test_bijector_is_bijective_and_finite_with_the_jacobians_log_det(name, layer, shape):
+    assert_bijective_and_finite(layer.bijector, frames(shape), frames(shape, seed=1),
+                                event_ndims=3, nonzero_log_det=not name.startswith("additive"))
+
+
+def test_squeeze_and_split_are_bijective_and_finite():
+    x, y = frames((4, 6, 3)), frames((2, 3, 12), seed=1)
+    assert_bijective_and_finite(vfb.Squeeze(), x, y, event_ndims=3, nonzero_log_det=False)
+    x = frames((2, 2, 8))
+    assert_bijective_and_finite(vfb.LevelSplit(), x, [x[..., :4] + 1.0, x[..., 4:] - 1.0],
+                                event_ndims=3, nonzero_log_det=False)
+
+
+def test_the_bijective_check_fails_on_a_wrong_log_det():
+    """assert_bijective_and_finite can fail: an ActNorm whose log-det misses a pixel."""
+    layer = CASES[0][1]
+
+    class WrongLogDet(vfb.ActNormBijector):
+        def _forward_and_log_det(self, x):
+            y, log_det = super()._forward_and_log_det(x)
+            return y, log_det * (1.0 - 1.0 / 64)
+
+        def _inverse_and_log_det(self, y):  # consistent, so only the Jacobian can tell
+            x, log_det = super()._inverse_and_log_det(y)
+            return x, log_det * (1.0 - 1.0 / 64)
+
+    assert_bijective_and_finite(vfb.ActNormBijector(layer), frames(), frames(seed=1), 3)
+    with pytest.raises(AssertionError):
+        assert_bijective_and_finite(WrongLogDet(layer), frames(), frames(seed=1), 3)
 
 
 def test_squeeze_matches_glow_channel_order():
@@ -96,14 +101,11 @@ def test_squeeze_matches_glow_channel_order():
 
 def test_split_halves_channels():
     x = tf.reshape(tf.range(2 * 2 * 2 * 8, dtype=tf.float32), [2, 2, 2, 8])
-    bijector = vfb.level_split()
+    bijector = vfb.LevelSplit()
     x1, z = bijector.forward(x)
     np.testing.assert_array_equal(x1, x[..., :4])
     np.testing.assert_array_equal(z, x[..., 4:])
     np.testing.assert_array_equal(bijector.inverse([x1, z]), x)
-    for part, reference in zip(vfb.split.split(x), (x1, z)):
-        np.testing.assert_array_equal(part, reference)
-    np.testing.assert_array_equal(vfb.split.merge(x1, z), x)
 
 
 def test_actnorm_data_dependent_init_normalises_each_channel():
@@ -137,18 +139,19 @@ def test_actnorm_without_data_dependent_init_stays_identity():
 
 def test_invertible_conv_starts_as_a_seeded_rotation():
     layer = built(vfb.InvertibleConv1x1(seed=5, dtype="float64"), (2, 2, 6))
-    kernel = layer.kernel().numpy()
+    bijector = layer.bijector
+    kernel = bijector.kernel().numpy()
     np.testing.assert_allclose(kernel @ kernel.T, np.eye(6), atol=1e-12)
-    np.testing.assert_allclose(float(layer.log_det()), 0.0, atol=1e-12)
-    np.testing.assert_allclose(layer.inverse_kernel() @ kernel, np.eye(6), atol=1e-12)
+    np.testing.assert_allclose(float(bijector.log_det()), 0.0, atol=1e-12)
+    np.testing.assert_allclose(bijector.inverse_kernel() @ kernel, np.eye(6), atol=1e-12)
     same = built(vfb.InvertibleConv1x1(seed=5, dtype="float64"), (2, 2, 6))
     other = built(vfb.InvertibleConv1x1(seed=6, dtype="float64"), (2, 2, 6))
-    np.testing.assert_array_equal(same.kernel(), kernel)
-    assert not np.allclose(other.kernel(), kernel)
+    np.testing.assert_array_equal(same.bijector.kernel(), kernel)
+    assert not np.allclose(other.bijector.kernel(), kernel)
     # log|det W| is sum(log_s) also away from the initialisation
     perturb(layer, 0)
-    np.testing.assert_allclose(np.linalg.slogdet(layer.kernel().numpy())[1],
-                               float(layer.log_det()), rtol=1e-10)
+    np.testing.assert_allclose(np.linalg.slogdet(bijector.kernel().numpy())[1],
+                               float(bijector.log_det()), rtol=1e-10)
 
 
 def edge_padded_conv_reference(x, kernel):
@@ -207,40 +210,98 @@ def test_affine_coupling_uses_interleaved_shift_and_scale():
     h = layer.network.call_unfused(x[..., :2])
     scale = tf.sigmoid(h[..., 1::2] + 2.0)
     expected = tf.concat([x[..., :2], (x[..., 2:] + h[..., 0::2]) * scale], -1)
-    y, log_det = layer.forward_and_log_det(x)
+    y, log_det = layer.bijector.forward_and_log_det(x)
     np.testing.assert_allclose(y, expected, atol=1e-10)
     np.testing.assert_allclose(log_det, tf.reduce_sum(tf.math.log(scale), [1, 2, 3]), rtol=1e-10)
 
 
-def test_coupling_bijector_runs_the_network_once_for_output_and_log_det():
-    layer = built(vfb.Coupling("affine", width=8, seed=1, dtype="float64"), (4, 4, 4))
+def counting_network_calls(coupling_layer):
+    """A list that grows by one at every run of the coupling layer's network."""
     calls = []
-    original = layer.network.call
-    layer.network.call = lambda *args, **kwargs: calls.append(1) or original(*args, **kwargs)
-    bijector = layer.bijector
-    x = frames((4, 4, 4))
+    original = coupling_layer.network.call
+    coupling_layer.network.call = lambda *args, **kwargs: (calls.append(1)
+                                                           or original(*args, **kwargs))
+    return calls
+
+
+def test_flow_step_is_the_chain_of_its_layers_bijectors():
+    step = built(flow_lib.FlowStep("affine", width=8, seed=2, dtype="float64"), (4, 4, 6))
+    perturb(step, 3)
+    bijector = step.bijector
+    assert [type(part) for part in bijector.bijectors] == [
+        vfb.CouplingBijector, vfb.InvertibleConv1x1Bijector, vfb.ActNormBijector]
+    x = frames((4, 4, 6))
+    assert_bijective_and_finite(bijector, x, frames((4, 4, 6), seed=1), event_ndims=3)
+    reference = tfp.bijectors.Chain([step.coupling.bijector, step.invertible_conv.bijector,
+                                     step.actnorm.bijector])
+    y, log_det = bijector.forward_and_log_det(x)
+    np.testing.assert_allclose(y, reference.forward(x), rtol=1e-12)
+    np.testing.assert_array_equal(step(x), y)
+    np.testing.assert_allclose(log_det, reference.forward_log_det_jacobian(x, event_ndims=3),
+                               rtol=1e-12)
+
+
+def test_tfp_interface_runs_one_pass_per_direction():
+    """TFP keeps a log-determinant computed with the output only in its internal
+    greedy-attribute cache (flow_bijector.py): this fails if TFP changes it. A forward
+    then a log-determinant at the same tensor, through a chain as TransformedDistribution
+    asks, runs each coupling network once."""
+    step = built(flow_lib.FlowStep("affine", width=8, seed=2, dtype="float64"), (4, 4, 6))
+    calls = counting_network_calls(step.coupling)
+    bijector = step.bijector
+    x = frames((4, 4, 6))
     y = bijector.forward(x)
     bijector.forward_log_det_jacobian(x, event_ndims=3)
-    bijector.inverse_log_det_jacobian(y, event_ndims=3)
+    bijector.inverse_log_det_jacobian(y, event_ndims=3)  # cached: y's inverse is x
     assert len(calls) == 1
-    bijector.inverse_log_det_jacobian(tf.identity(y), event_ndims=3)  # a log-det alone: one pass
-    assert len(calls) == 2
+    bijector.inverse_log_det_jacobian(tf.identity(y), event_ndims=3)  # a log-det alone
+    bijector.inverse(tf.identity(y))  # a new tensor: computed again
+    assert len(calls) == 3
 
 
-def test_flow_step_fused_encode_matches_the_chain_of_bijectors():
-    step = flow_lib.FlowStep("affine", width=8, seed=2, dtype="float64")
-    built(step, (4, 4, 6))
-    perturb(step, 3)
-    chain = tfp.bijectors.Chain([step.coupling.bijector, step.invertible_conv.bijector,
-                                 step.actnorm.bijector])
-    x = frames((4, 4, 6))
-    y, log_det = step.encode(x)
-    np.testing.assert_allclose(y, chain.forward(x), atol=1e-10)
-    np.testing.assert_allclose(log_det, chain.forward_log_det_jacobian(x, event_ndims=3),
-                               rtol=1e-10)
-    back, inverse_log_det = step.decode(tf.identity(y))
-    np.testing.assert_allclose(back, x, atol=1e-10)
-    np.testing.assert_allclose(inverse_log_det, -log_det, rtol=1e-10)
+@pytest.mark.parametrize("name,layer,shape", CASES, ids=[c[0] for c in CASES])
+def test_frozen_bijectors_keep_the_weights_they_were_frozen_with(name, layer, shape):
+    bijector = layer.bijector
+    frozen = bijector.frozen()
+    x = frames(shape)
+    y, log_det = bijector.forward_and_log_det(x)
+    inverse, inverse_log_det = bijector.inverse_and_log_det(y)
+    for got, expected in zip(frozen.forward_and_log_det(x) + frozen.inverse_and_log_det(y),
+                             (y, log_det, inverse, inverse_log_det)):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    saved = [w.numpy() for w in layer.weights]
+    try:
+        perturb(layer, 99)
+        assert not np.allclose(bijector.forward(tf.identity(x)), y)  # live: new weights
+        if name != "actnorm":  # ActNorm derives nothing: frozen is the live bijector
+            np.testing.assert_allclose(frozen.inverse(tf.identity(y)), inverse, atol=1e-12)
+    finally:
+        for weight, value in zip(layer.weights, saved):
+            weight.assign(value)
+
+
+def test_batch_axes_beyond_one_are_flattened_for_the_network():
+    layer = CASES[2][1]  # affine relu
+    x = frames((8, 8, 6), batch=6)
+    y, log_det = layer.bijector.forward_and_log_det(x)
+    y5, log_det5 = layer.bijector.forward_and_log_det(tf.reshape(x, [2, 3, 8, 8, 6]))
+    np.testing.assert_allclose(tf.reshape(y5, y.shape), y, atol=1e-12)
+    np.testing.assert_allclose(tf.reshape(log_det5, [6]), log_det, rtol=1e-12)
+
+
+def test_a_recomputed_chain_gives_the_gradients_of_plain_backpropagation():
+    step = built(flow_lib.FlowStep("affine", width=8, seed=2), (4, 4, 6))
+    perturb(step, 4)
+    x = frames((4, 4, 6), dtype=tf.float32)
+    results = []
+    for recompute in (False, True):
+        with tf.GradientTape() as tape:
+            y, log_det = step.make_bijector(recompute).forward_and_log_det(x)
+            loss = tf.reduce_sum(y ** 2) - tf.reduce_sum(log_det)
+        results.append(tape.gradient(loss, step.trainable_variables))
+    for plain, recomputed, variable in zip(*results, step.trainable_variables):
+        np.testing.assert_allclose(recomputed, plain, rtol=1e-6, atol=1e-6,
+                                   err_msg=variable.path)
 
 
 @pytest.mark.parametrize("kwargs,message", [

@@ -114,6 +114,44 @@ def distribute_dataset(strategy, name, split, config, global_batch_size, trainin
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
+def videos_of(element):
+    """The videos of a dataset element: the element itself or its first item."""
+    while isinstance(element, (tuple, list)):
+        element = element[0]
+    return element
+
+
+def initialization_videos(x, size, frames, strategy):
+    """The first `size` videos of `fit`'s `x` (a batched dataset, a distributed one, an
+    array, or a tuple starting with one), cut to their first `frames` frames: the batch
+    of the data-dependent initialisation. Of a distributed dataset, the first batches of
+    this worker's replicas under `strategy`."""
+    if isinstance(x, tf.data.Dataset):
+        videos = x.map(lambda *element: videos_of(element))
+        x = next(iter(videos.unbatch().take(size).batch(size)))
+    elif isinstance(x, tf.distribute.DistributedDataset):
+        x = _first_local_videos(x, size, strategy)
+    elif isinstance(x, (tuple, list)):
+        x = x[0]
+    elif not hasattr(x, "shape"):
+        raise ValueError(f"fit cannot take the initialisation videos from a {type(x)}; "
+                         "call model.initialize(videos) before fit")
+    return x[:size, :frames]
+
+
+def _first_local_videos(dataset, size, strategy):
+    """At least `size` videos (or all) of this worker's replicas' first batches."""
+    videos, count = [], 0
+    for element in dataset:
+        for batch in strategy.experimental_local_results(element):
+            batch = videos_of(batch)
+            videos.append(batch)
+            count += int(batch.shape[0])
+        if count >= size:
+            break
+    return tf.concat(videos, axis=0)
+
+
 def check_dataset(name):
     """`name` if it is one of the datasets, optionally with one of its builder configs
     ('stochastic_shapes/black'), else UsageError."""

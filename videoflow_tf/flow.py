@@ -10,21 +10,19 @@ For 64x64x3 and L = 3: z^(1) 32x32x6, z^(2) 16x16x12, z_top 8x8x48.
 import keras
 import numpy as np
 import tensorflow as tf
+import tensorflow_probability as tfp
 
-from videoflow_tf.bijectors import actnorm, invertible_conv, one_pass, seeds, split, squeeze
+from videoflow_tf.bijectors import actnorm, chain, invertible_conv, multiscale, seeds, squeeze
 from videoflow_tf.bijectors import coupling as coupling_lib
 
 
 @keras.saving.register_keras_serializable(package="videoflow_tf")
 class FlowStep(keras.layers.Layer):
-    """One Glow step, ActNorm -> invertible 1x1 conv -> coupling, on [B, H, W, C].
+    """One Glow step, ActNorm -> invertible 1x1 conv -> coupling, on [B, H, W, C]: owns
+    the three layers' weights; `bijector` chains their bijectors (the math is there).
 
-    encode: y = coupling((x + b) * exp(s) @ W)
-            log|det dy/dx| = H*W*(sum(s) + sum(log_s)) + coupling's log-det
-    decode: the inverse, log|det dx/dy| = -(the above at x)
-
-    ActNorm and the 1x1 conv are applied as one matrix product,
-    x @ (diag(exp(s)) W) + (b * exp(s)) @ W.
+        y = coupling(((x + b) * exp(s)) W)
+        log|det dy/dx| = H*W*(sum(s) + sum(log_s)) + the coupling's log-det
     """
 
     def __init__(self, coupling="affine", width=512, activation="relu", seed=None,
@@ -44,41 +42,18 @@ class FlowStep(keras.layers.Layer):
         for layer in (self.actnorm, self.invertible_conv, self.coupling):
             layer.build(input_shape)
 
-    def _constant_log_det(self, height, width):
-        """log|det| of ActNorm and the 1x1 conv over an H x W frame."""
-        return height * width * (tf.reduce_sum(self.actnorm.log_scale)
-                                 + self.invertible_conv.log_det())
+    def make_bijector(self, recompute=False):
+        """The step as a `FlowChain` of its three bijectors; `recompute`: see `FlowChain`."""
+        return chain.FlowChain([self.coupling.bijector, self.invertible_conv.bijector,
+                                self.actnorm.bijector], recompute=recompute, name=self.name)
 
-    def encode(self, x):
-        """(y, log|det dy/dx|), log-det shape [B]."""
-        if actnorm.initializing():
-            h = self.invertible_conv(self.actnorm(x))
-        else:
-            scale = tf.exp(self.actnorm.log_scale)
-            kernel = self.invertible_conv.kernel()
-            bias = tf.linalg.matvec(kernel, self.actnorm.bias * scale, transpose_a=True)
-            h = tf.tensordot(x, scale[:, None] * kernel, axes=1) + bias
-        y, log_det = self.coupling.forward_and_log_det(h)
-        return y, log_det + self._constant_log_det(x.shape[-3], x.shape[-2])
-
-    def decode_weights(self):
-        """What `decode` derives from the weights: (the coupling network's fused weights,
-        W^-1 diag(exp(-s)), b, per-pixel log|det| of ActNorm and the 1x1 conv)."""
-        return (self.coupling.network_weights(),
-                self.invertible_conv.inverse_kernel() * tf.exp(-self.actnorm.log_scale),
-                tf.convert_to_tensor(self.actnorm.bias), self._constant_log_det(1, 1))
-
-    def decode(self, y, weights=None):
-        """(x, log|det dx/dy|), log-det shape [B]; `weights`: `decode_weights()`
-        computed earlier (else computed here)."""
-        network, inverse_kernel, bias, log_det_per_pixel = (
-            self.decode_weights() if weights is None else weights)
-        h, log_det = self.coupling.inverse_and_log_det(y, network)
-        x = tf.tensordot(h, inverse_kernel, axes=1) - bias
-        return x, log_det - y.shape[-3] * y.shape[-2] * log_det_per_pixel
+    @property
+    def bijector(self):
+        """The step as a `FlowChain` (forward = `call`, data -> latent)."""
+        return self.make_bijector()
 
     def call(self, x):
-        return self.encode(x)[0]
+        return self.bijector.forward_and_log_det(x)[0]
 
     def get_config(self):
         return {**super().get_config(), "coupling": self.coupling.coupling,
@@ -105,10 +80,11 @@ class MultiScaleGlow(keras.layers.Layer):
         networks compute in bfloat16; weights, activations between steps and
         log-determinants stay float32.
 
+    The layer owns the weights (its `FlowStep`s, in `levels`); `bijector` is the flow as
+    a composition of the steps' bijectors, and every method runs that composition:
     `encode(x)` -> (latents, conditions, log_det); `decode(latents)` -> x;
     `decode_sampling(z_top, sample_fn)` -> (x, latents, log_det); `initialize(x)` runs the
-    data-dependent init; `bijector` is one TFP bijector with tfp.bijectors.Glow's
-    convention (forward: flat latent [B, H*W*C] -> frame [B, H, W, C]).
+    data-dependent init.
     """
 
     def __init__(self, image_shape, num_levels=3, num_steps=24, coupling="affine", width=512,
@@ -179,68 +155,57 @@ class MultiScaleGlow(keras.layers.Layer):
                              f"[z^(1), ..., z_top], got {len(latents)}")
         return [self._check_latent(z, index) for index, z in enumerate(latents)]
 
+    def _multiscale(self, recompute=False):
+        """The flow as a `MultiScale` composition: per level, a `FlowChain` of the squeeze
+        and the level's steps (each a `FlowChain` of its three bijectors)."""
+        levels = [chain.FlowChain([step.make_bijector(recompute) for step in reversed(steps)]
+                                  + [squeeze.Squeeze()], name=f"level{index + 1}")
+                  for index, steps in enumerate(self.levels)]
+        return multiscale.MultiScale(levels, self.image_shape, self.latent_shapes,
+                                     name=self.name)
+
+    @property
+    def bijector(self):
+        """The flow as one bijector with tfp.bijectors.Glow's direction convention
+        (forward: flat latent [..., H*W*C] -> frame [..., H, W, C], the flattening of
+        `flatten_latents`): `tfp.bijectors.Invert` of the `MultiScale` composition of the
+        steps' bijectors that `encode`, `decode` and `decode_sampling` run."""
+        return tfp.bijectors.Invert(self._multiscale())
+
+    def frozen_bijector(self):
+        """`bijector` with the weights it derives (W^-1, the folded kernels) computed now:
+        for `decode_sampling` in a loop that decodes many frames with the same weights."""
+        return tfp.bijectors.Invert(self._multiscale().frozen())
+
     def encode(self, x):
         """x [B, H, W, C] -> (latents [z^(1), ..., z_top], conditions, log_det [B]).
 
         conditions[i] is the half that continues at the split producing latents[i]
         (same shape); log_det = log|det dz/dx| summed over the whole flow.
         """
-        h = self._check_frames(x)
-        latents, conditions = [], []
-        log_det = tf.zeros(tf.shape(h)[:1], h.dtype)
-        for index, steps in enumerate(self.levels):
-            h = squeeze.squeeze(h)
-            h, level_log_det = encode_steps(
-                steps, h, recompute=self.memory_saving and not actnorm.initializing())
-            log_det += level_log_det
-            if index < self.num_levels - 1:
-                h, z = split.split(h)
-                latents.append(z)
-                conditions.append(h)
-        latents.append(h)
-        return latents, conditions, log_det
-
-    def decode_weights(self):
-        """Every step's `FlowStep.decode_weights()`, [level][step]. Computed once before
-        a loop that decodes many frames with the same weights and passed to
-        `decode_sampling`, they are not rebuilt for every frame (W^-1, folded kernels)."""
-        return [[step.decode_weights() for step in steps] for steps in self.levels]
-
-    def _decode_levels(self, h, next_latent, weights=None):
-        """Top-down decoding from z_top; `next_latent(i, x1)` supplies latents[i]."""
-        log_det = tf.zeros(tf.shape(h)[:1], h.dtype)
-        latents = [h]
-        for index in reversed(range(self.num_levels)):
-            if index < self.num_levels - 1:
-                z = next_latent(index, h)
-                latents.insert(0, z)
-                h = split.merge(h, z)
-            steps = self.levels[index]
-            level_weights = [None] * len(steps) if weights is None else weights[index]
-            for step, step_weights in zip(reversed(steps), reversed(level_weights)):
-                h, step_log_det = step.decode(h, step_weights)
-                log_det += step_log_det
-            h = squeeze.unsqueeze(h)
-        return h, log_det, latents
+        frames = self._check_frames(x)
+        recompute = self.memory_saving and not actnorm.initializing()
+        return self._multiscale(recompute).forward_levels(frames)
 
     def decode(self, latents):
         """[z^(1), ..., z_top] -> x [B, H, W, C] (the inverse of `encode`)."""
         latents = self._check_latents(latents)
-        return self._decode_levels(latents[-1], lambda index, _: latents[index])[0]
+        return self._multiscale().inverse_levels(latents[-1],
+                                                 lambda index, _: latents[index])[0]
 
-    def decode_sampling(self, z_top, sample_fn, weights=None):
+    def decode_sampling(self, z_top, sample_fn, bijector=None):
         """Top-down decoding that draws each split latent given the current frame.
 
         For i = L-2, ..., 0 (the index into `latents`/`conditions`), calls
         `z = sample_fn(i, x1)` where x1 is the continuing half at that split (what
-        `encode` returns as conditions[i]); z must have x1's shape. `weights`:
-        `decode_weights()` computed earlier (else computed here).
+        `encode` returns as conditions[i]); z must have x1's shape. `bijector`:
+        `frozen_bijector()` computed earlier (else `bijector`).
         Returns (x, latents [z^(1), ..., z_top], log|det dx/dz| [B]).
         """
-        x, log_det, latents = self._decode_levels(
+        composition = (self.bijector if bijector is None else bijector).bijector
+        return composition.inverse_levels(
             self._check_latent(z_top, -1),
-            lambda index, x1: self._check_latent(sample_fn(index, x1), index), weights)
-        return x, latents, log_det
+            lambda index, x1: self._check_latent(sample_fn(index, x1), index))
 
     def initialize(self, x):
         """Data-dependent init of every ActNorm from batch x, in flow order (eager).
@@ -261,9 +226,7 @@ class MultiScaleGlow(keras.layers.Layer):
 
     def flatten_latents(self, latents):
         """[z^(1), ..., z_top] -> flat [B, H*W*C]: each latent flattened, concatenated in order."""
-        latents = self._check_latents(latents)
-        return tf.concat([tf.reshape(z, [-1, int(np.prod(shape))])
-                          for z, shape in zip(latents, self.latent_shapes)], axis=-1)
+        return multiscale.flattening(self.latent_shapes).forward(self._check_latents(latents))
 
     def unflatten_latents(self, flat):
         """The inverse of `flatten_latents`."""
@@ -271,17 +234,10 @@ class MultiScaleGlow(keras.layers.Layer):
         size = int(np.prod(self.image_shape))
         if flat.shape.rank != 2 or flat.shape[-1] != size:
             raise ValueError(f"expected flat latents of shape [batch, {size}], got {flat.shape}")
-        sizes = [int(np.prod(shape)) for shape in self.latent_shapes]
-        return [tf.reshape(part, [-1, *shape])
-                for part, shape in zip(tf.split(flat, sizes, axis=-1), self.latent_shapes)]
+        return multiscale.flattening(self.latent_shapes).inverse(flat)
 
     def call(self, x):
         return self.encode(x)
-
-    @property
-    def bijector(self):
-        """One `tfp.bijectors.Bijector`, tfp.bijectors.Glow's direction convention."""
-        return GlowBijector(self)
 
     def get_config(self):
         return {**super().get_config(), "image_shape": self.image_shape,
@@ -289,74 +245,3 @@ class MultiScaleGlow(keras.layers.Layer):
                 "coupling": self.coupling, "width": self.width,
                 "activation": self.activation, "seed": self.seed,
                 "memory_saving": self.memory_saving, "network_dtype": self.network_dtype}
-
-
-def encode_steps(steps, x, recompute=False):
-    """x through the FlowSteps `steps` in order: (y, summed log-det [B]).
-
-    With `recompute`, backpropagation stores only each step's input and recomputes the
-    step's activations from it when it reaches the step (`tf.recompute_grad`, which also
-    makes the recomputation wait for the gradient behind the step), so one step's
-    activations live at a time. The gradients are those of plain backpropagation (the same
-    operations on the same inputs).
-    """
-    log_det = 0.0
-    for step in steps:
-        encode = tf.recompute_grad(step.encode) if recompute else step.encode
-        x, step_log_det = encode(x)
-        log_det += step_log_det
-    return x, log_det
-
-
-class GlowBijector(one_pass.OnePassBijector):
-    """A `MultiScaleGlow` as one bijector, with tfp.bijectors.Glow's conventions.
-
-    forward:  flat latent z [..., H*W*C] -> frame x [..., H, W, C]
-              x = decode(unflatten_latents(z))
-              log|det dx/dz| = -log|det dz/dx|
-    inverse:  frame x -> z = flatten_latents(encode(x).latents)
-              log|det dz/dx| = sum of every step's log-det (encode's log_det)
-
-    forward_min_event_ndims = 1, inverse_min_event_ndims = 3. Output and
-    log-determinant come from one pass through the flow.
-    """
-
-    def __init__(self, flow, validate_args=False, name="multi_scale_glow"):
-        parameters = dict(locals())
-        self._flow = flow
-        super().__init__(forward_min_event_ndims=1, inverse_min_event_ndims=3,
-                         validate_args=validate_args, parameters=parameters,
-                         dtype=tf.as_dtype(flow.variable_dtype), name=name)
-
-    def _forward_and_log_det(self, z):
-        size = int(np.prod(self._flow.image_shape))
-        if z.shape[-1] != size:
-            raise ValueError(f"expected flat latents of shape [..., {size}], got {z.shape}")
-        batch = tf.shape(z)[:-1]
-        latents = self._flow.unflatten_latents(tf.reshape(z, [-1, z.shape[-1]]))
-        frames, log_det, _ = self._flow._decode_levels(latents[-1],
-                                                       lambda index, _: latents[index])
-        frames = tf.reshape(frames, tf.concat([batch, self._flow.image_shape], 0))
-        return frames, tf.reshape(log_det, batch)
-
-    def _inverse_and_log_det(self, x):
-        if tuple(x.shape[-3:]) != self._flow.image_shape:
-            raise ValueError(f"expected frames of shape [..., "
-                             f"{', '.join(map(str, self._flow.image_shape))}], got {x.shape}")
-        batch = tf.shape(x)[:-3]
-        latents, _, log_det = self._flow.encode(tf.reshape(x, [-1, *self._flow.image_shape]))
-        flat = self._flow.flatten_latents(latents)
-        return (tf.reshape(flat, tf.concat([batch, [flat.shape[-1]]], 0)),
-                tf.reshape(log_det, batch))
-
-    def _forward_event_shape(self, input_shape):
-        return input_shape[:-1].concatenate(self._flow.image_shape)
-
-    def _forward_event_shape_tensor(self, input_shape):
-        return tf.concat([input_shape[:-1], self._flow.image_shape], 0)
-
-    def _inverse_event_shape(self, output_shape):
-        return output_shape[:-3].concatenate([int(np.prod(self._flow.image_shape))])
-
-    def _inverse_event_shape_tensor(self, output_shape):
-        return tf.concat([output_shape[:-3], [int(np.prod(self._flow.image_shape))]], 0)

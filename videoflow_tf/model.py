@@ -17,11 +17,11 @@ import warnings
 import keras
 import tensorflow as tf
 
-from videoflow_tf import distribute, pixels, sampling
+from videoflow_tf import distribute, optim, pixels, sampling
 from videoflow_tf.bijectors.actnorm import data_dependent_init
 from videoflow_tf.config import VideoFlowConfig
+from videoflow_tf.data import initialization_videos, videos_of
 from videoflow_tf.flow import MultiScaleGlow
-from videoflow_tf.optim import make_optimizer
 from videoflow_tf.prior import LatentPrior
 
 
@@ -88,9 +88,11 @@ class VideoFlow(keras.Model):
         """
         with self.distribute_strategy.scope():
             if not self.compiled:
-                self.compile(optimizer=make_optimizer(self.config))
+                self.compile(optimizer=optim.make_optimizer(self.config))
             if not int(self.is_initialized.numpy()):
-                self.initialize(self._initialization_videos(x))
+                self.initialize(initialization_videos(
+                    x, self.config.init_batch_size, self.config.num_train_frames,
+                    self.distribute_strategy))
             if not self.optimizer.built:
                 # Built outside train_step: its update runs inside a tf.cond (see train_step).
                 self.optimizer.build(self.trainable_variables)
@@ -100,35 +102,13 @@ class VideoFlow(keras.Model):
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         """Builds nothing: every weight exists after construction and `fit` builds the
-        optimizer. (Keras 3.15 draws a batch from the training iterator here for a model
-        made under a strategy: the batch is never trained on, keras-team/keras#20394, and
-        MultiWorkerMirroredStrategy cannot all-reduce its uint8 videos.)"""
-
-    def _initialization_videos(self, x):
-        size, frames = self.config.init_batch_size, self.config.num_train_frames
-        if isinstance(x, tf.data.Dataset):
-            videos = x.map(lambda *element: _videos_of(element))
-            x = next(iter(videos.unbatch().take(size).batch(size)))
-        elif isinstance(x, tf.distribute.DistributedDataset):
-            x = self._first_local_videos(x, size)
-        elif isinstance(x, (tuple, list)):
-            x = x[0]
-        elif not hasattr(x, "shape"):
-            raise ValueError(f"fit cannot take the initialisation videos from a {type(x)}; "
-                             "call model.initialize(videos) before fit")
-        return x[:size, :frames]
-
-    def _first_local_videos(self, dataset, size):
-        """At least `size` videos (or all) of this worker's replicas' first batches."""
-        videos, count = [], 0
-        for element in dataset:
-            for batch in self.distribute_strategy.experimental_local_results(element):
-                batch = _videos_of(batch)
-                videos.append(batch)
-                count += int(batch.shape[0])
-            if count >= size:
-                break
-        return tf.concat(videos, axis=0)
+        optimizer. Overrides a private Keras method, as no public API serves: for a model
+        made under a strategy, Keras 3.15's `fit` draws a batch from the training iterator
+        here (never trained on, keras-team/keras#20394) and averages it over the replicas,
+        which MultiWorkerMirroredStrategy cannot do for uint8 videos; a built model and
+        optimizer do not prevent the draw. tests/test_model.py::
+        test_fit_under_a_strategy_calls_the_override_of_keras_symbolic_build fails if
+        Keras stops calling it."""
 
     def initialize(self, videos):
         """Data-dependent initialisation (eager) from uint8 `videos` [N, T, H, W, 3]: every
@@ -158,37 +138,26 @@ class VideoFlow(keras.Model):
         num_train_frames frames (the data pipeline normally does this already), within its
         first config.train_clip_frames frames if that is not None. The loss is the bits
         per pixel of the window's frames after the first num_context_frames. An
-        update whose loss or gradients are not finite is skipped, so the weights stay those
-        of the last good step (StopOnNonFiniteLoss then stops training).
+        update whose loss or gradients are not finite is skipped, and
+        `config.gradient_clip_norm` clips the gradient (`optim.apply_finite_gradients`).
 
         The windows and the dequantisation noise are stateless draws from the step number
         and `config.seed` (a random one if None), per video of the global batch. Under a
         strategy each replica's loss is its mean over its B / N videos scaled by 1 / N, so
         the summed gradients are those of the global batch's mean: one device with batch
-        B or N replicas with B / N each make the same update. `config.gradient_clip_norm`
-        clips that summed gradient's global norm (here, not by the optimizer, which would
-        clip each replica's share). The finiteness check is agreed by all replicas, so
-        they apply or skip an update together.
+        B or N replicas with B / N each make the same update.
         """
         seed = self._step_seed()
         videos = self._random_windows(self._check_videos(
-            _videos_of(data), "videos", self.config.num_train_frames), seed)
-        num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            videos_of(data), "videos", self.config.num_train_frames), seed)
         with tf.GradientTape() as tape:
             bpp = self._bits_per_pixel(videos, self.config.num_context_frames,
                                        seed=_TrainingNoise(seed))
             loss = tf.reduce_mean(bpp)
-            replica_share = loss / num_replicas  # replicas' gradients are summed
-        pairs = [(grad, var) for grad, var in
-                 zip(tape.gradient(replica_share, self.trainable_variables),
-                     self.trainable_variables)
-                 if grad is not None]
-        finite = distribute.all_replicas(tf.reduce_all([tf.math.is_finite(loss)] + [
-            tf.reduce_all(tf.math.is_finite(grad)) for grad, _ in pairs]))
-        grads = [grad for grad, _ in pairs]
-        if self.config.gradient_clip_norm is not None:
-            grads = distribute.clip_by_global_norm(grads, self.config.gradient_clip_norm)
-        distribute.apply_if(finite, self.optimizer.apply, grads, [v for _, v in pairs])
+            replica_share = loss / tf.distribute.get_strategy().num_replicas_in_sync
+        gradients = tape.gradient(replica_share, self.trainable_variables)
+        optim.apply_finite_gradients(self.optimizer, loss, gradients, self.trainable_variables,
+                                     self.config.gradient_clip_norm)
         self._bpp.update_state(tf.reduce_mean(bpp, axis=-1))
         return distribute.keras_logs({"loss": self._bpp.result(), "bpp": self._bpp.result()})
 
@@ -196,7 +165,7 @@ class VideoFlow(keras.Model):
         """Bits per pixel of the num_target_frames frames after the num_context_frames
         context frames (later frames of longer videos are ignored)."""
         scored = self.config.num_context_frames + self.config.num_target_frames
-        videos = self._check_videos(_videos_of(data), "videos", scored)[:, :scored]
+        videos = self._check_videos(videos_of(data), "videos", scored)[:, :scored]
         bpp = self._bits_per_pixel(videos, self.config.num_context_frames, seed=None)
         self._bpp.update_state(tf.reduce_mean(bpp, axis=-1))
         return distribute.keras_logs({"loss": self._bpp.result(), "bpp": self._bpp.result()})
@@ -402,13 +371,6 @@ class _TrainingNoise:
     """A training step's seed: every video of the global batch gets its own dequantisation
     noise, the same under any strategy (`distribute.global_batch_uniform`)."""
     seed: tf.Tensor
-
-
-def _videos_of(data):
-    """The videos of a dataset element: the element itself or its first item."""
-    while isinstance(data, (tuple, list)):
-        data = data[0]
-    return data
 
 
 def _merge(x):

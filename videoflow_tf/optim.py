@@ -1,5 +1,9 @@
-"""The paper's optimiser: Adam with a linear learning-rate warm-up and no decay."""
+"""The paper's optimiser (Adam with a linear learning-rate warm-up and no decay) and how
+a training step applies its gradients."""
 import keras
+import tensorflow as tf
+
+from videoflow_tf import distribute
 
 
 @keras.saving.register_keras_serializable(package="videoflow_tf")
@@ -34,3 +38,24 @@ def make_optimizer(config):
     schedule = LinearWarmup(config.learning_rate, config.warmup_steps)
     return keras.optimizers.Adam(learning_rate=schedule, beta_1=0.85, beta_2=0.997,
                                  epsilon=1e-6)
+
+
+def apply_finite_gradients(optimizer, loss, gradients, variables, clip_norm=None):
+    """Applies `gradients` (None for variables the loss does not reach) to `variables`
+    with `optimizer`, after clipping their global norm to `clip_norm` (None: no clipping),
+    only if the loss and every gradient are finite on every replica; otherwise the
+    weights stay those of the last good step (StopOnNonFiniteLoss then stops training).
+
+    Under a strategy, call it in the replica context with each replica's share of the
+    summed gradient: the clipping then sees the global batch's gradient (the optimizer's
+    own clipping would clip each replica's share), and the replicas agree on the
+    finiteness check, so they apply or skip an update together.
+    """
+    pairs = [(gradient, variable) for gradient, variable in zip(gradients, variables)
+             if gradient is not None]
+    finite = distribute.all_replicas(tf.reduce_all([tf.math.is_finite(loss)] + [
+        tf.reduce_all(tf.math.is_finite(gradient)) for gradient, _ in pairs]))
+    gradients = [gradient for gradient, _ in pairs]
+    if clip_norm is not None:
+        gradients = distribute.clip_by_global_norm(gradients, clip_norm)
+    distribute.apply_if(finite, optimizer.apply, gradients, [v for _, v in pairs])

@@ -68,7 +68,7 @@ def sample(model, context, num_frames, temperature, seed):
     known = tf.minimum(tf.shape(context)[1], num_cond)
     conditional_now = (True if _static_at_least(context, config.min_history)
                        else None)  # else decided per frame at run time
-    decode_weights = flow.decode_weights()  # once, not once per frame
+    decoder = flow.frozen_bijector()  # W^-1 and folded kernels once, not once per frame
 
     def body(step, known, histories, outputs):
         conditional = (conditional_now if conditional_now is not None
@@ -84,7 +84,7 @@ def sample(model, context, num_frames, temperature, seed):
             return z
 
         x, new_latents, decode_log_det = flow.decode_sampling(draw_level(top, None),
-                                                              draw_level, decode_weights)
+                                                              draw_level, decoder)
         histories = [tf.concat([h[:, 1:], z[:, None]], axis=1)
                      for h, z in zip(histories, new_latents)]
         written = [array.write(step, value) for array, value in zip(

@@ -1,16 +1,22 @@
-"""Invertible layers of the per-frame flow.
+"""Invertible layers of the per-frame flow, and the bijectors that are their math.
 
-Each Keras layer owns its weights (Keras 3 does not track variables created by
-TFP) and exposes `.bijector`, a `tfp.bijectors.Bijector` built from them whose
-forward direction maps data towards the latent (the direction of the formulas
-in each docstring). `videoflow_tf.flow.MultiScaleGlow.bijector` composes them
-with `tfp.bijectors.Glow`'s convention instead (forward = latent -> frame).
+Each Keras layer owns its weights (Keras 3 does not track variables created inside TFP
+bijectors) and exposes `.bijector`, a `tfp.bijectors.Bijector` that reads them: the only
+implementation of the layer's transformation, which the layer's `call` runs too. Their
+forward direction maps data towards the latent (the direction of the formulas in each
+docstring). `FlowChain` chains them (a flow step, a level), and `MultiScale` composes the
+levels, the splits and the latents' flattening into the multi-scale Glow;
+`videoflow_tf.flow.MultiScaleGlow.bijector` is that composition inverted, with
+`tfp.bijectors.Glow`'s convention (forward = latent -> frame).
 """
-from videoflow_tf.bijectors import actnorm, coupling, coupling_network, invertible_conv, one_pass
-from videoflow_tf.bijectors import split, squeeze
+from videoflow_tf.bijectors import actnorm, chain, coupling, coupling_network, flow_bijector
+from videoflow_tf.bijectors import invertible_conv, multiscale, split, squeeze
 from videoflow_tf.bijectors.actnorm import ActNorm, ActNormBijector, data_dependent_init
+from videoflow_tf.bijectors.chain import FlowChain
 from videoflow_tf.bijectors.coupling import Coupling, CouplingBijector
 from videoflow_tf.bijectors.coupling_network import CouplingNetwork, EdgePaddedConv2D
+from videoflow_tf.bijectors.flow_bijector import FlowBijector
 from videoflow_tf.bijectors.invertible_conv import InvertibleConv1x1, InvertibleConv1x1Bijector
-from videoflow_tf.bijectors.split import level_split
+from videoflow_tf.bijectors.multiscale import MultiScale
+from videoflow_tf.bijectors.split import LevelSplit
 from videoflow_tf.bijectors.squeeze import Squeeze

@@ -18,7 +18,8 @@ import threading
 
 import keras
 import tensorflow as tf
-import tensorflow_probability as tfp
+
+from videoflow_tf.bijectors import flow_bijector
 
 _ddi_state = threading.local()
 
@@ -98,13 +99,11 @@ class ActNorm(keras.layers.Layer):
         self.initialized.assign(True)
 
     def call(self, x):
-        if initializing():
-            self.initialize_from(x)
-        return (x + self.bias) * tf.exp(self.log_scale)
+        return self.bijector.forward_and_log_det(x)[0]
 
     @property
     def bijector(self):
-        """A `tfp.bijectors.Bijector` view of this layer (forward = `call`)."""
+        """The layer's transformation as a bijector (forward = `call`)."""
         return ActNormBijector(self)
 
     def get_config(self):
@@ -112,35 +111,34 @@ class ActNorm(keras.layers.Layer):
                 "data_dependent": self.data_dependent}
 
 
-class ActNormBijector(tfp.bijectors.Bijector):
-    """Per-channel affine bijector built from an `ActNorm` layer's weights.
+class ActNormBijector(flow_bijector.FlowBijector):
+    """Per-channel affine bijector on frames [..., H, W, C], from an `ActNorm` layer's
+    weights (b, s).
 
-    forward:  y = (x + b) * exp(s)        log|det dy/dx| =  sum_c s_c
-    inverse:  x = y * exp(-s) - b         log|det dx/dy| = -sum_c s_c
+    forward:  y = (x + b) * exp(s)        log|det dy/dx| =  H*W*sum(s)
+    inverse:  x = y * exp(-s) - b         log|det dx/dy| = -H*W*sum(s)
 
-    The log-determinants are per position (min event ndims 1); TFP multiplies
-    them by H*W when called with event_ndims=3 on [H, W, C] frames.
+    Inside `data_dependent_init()`, the forward pass first initialises an uninitialised
+    layer from its input x (eagerly): this is where every ActNorm sees its real input.
     """
 
     def __init__(self, layer, validate_args=False, name="act_norm"):
         parameters = dict(locals())
         self._layer = layer
-        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True,
-                         validate_args=validate_args, parameters=parameters,
+        super().__init__(validate_args=validate_args, parameters=parameters,
                          dtype=tf.as_dtype(layer.variable_dtype), name=name)
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
+    def _forward_and_log_det(self, x):
+        if initializing():
+            self._layer.initialize_from(x)
+        log_scale = self._layer.log_scale
+        return (x + self._layer.bias) * tf.exp(log_scale), _log_det(x, log_scale)
 
-    def _forward(self, x):
-        return (x + self._layer.bias) * tf.exp(self._layer.log_scale)
+    def _inverse_and_log_det(self, y):
+        log_scale = self._layer.log_scale
+        return y * tf.exp(-log_scale) - self._layer.bias, -_log_det(y, log_scale)
 
-    def _inverse(self, y):
-        return y * tf.exp(-self._layer.log_scale) - self._layer.bias
 
-    def _forward_log_det_jacobian(self, x):
-        return tf.reduce_sum(self._layer.log_scale)
-
-    def _inverse_log_det_jacobian(self, y):
-        return -tf.reduce_sum(self._layer.log_scale)
+def _log_det(frames, log_scale):
+    """H*W*sum(s): the same for every frame."""
+    return frames.shape[-3] * frames.shape[-2] * tf.reduce_sum(log_scale)

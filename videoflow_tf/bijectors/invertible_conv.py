@@ -2,7 +2,8 @@
 import keras
 import numpy as np
 import tensorflow as tf
-import tensorflow_probability as tfp
+
+from videoflow_tf.bijectors import flow_bijector
 
 
 def random_rotation_lu(channels, seed=None):
@@ -52,76 +53,81 @@ class InvertibleConv1x1(keras.layers.Layer):
         self.lower_upper = self.add_weight(shape=(channels, channels), name="lower_upper",
                                            initializer=lambda shape, dtype: lower_upper)
 
-    def _factors(self):
-        """(P as a one-hot matrix, L + I, U + diag(sign * exp(log_s)))."""
-        lu = tf.convert_to_tensor(self.lower_upper)
-        channels = lu.shape[-1]
-        eye = tf.eye(channels, dtype=lu.dtype)
-        lower = tf.linalg.band_part(lu, -1, 0) - tf.linalg.band_part(lu, 0, 0) + eye
-        upper = (tf.linalg.band_part(lu, 0, -1) - tf.linalg.band_part(lu, 0, 0)
-                 + tf.linalg.diag(self.sign * tf.exp(self.log_s)))
-        return tf.one_hot(self.permutation, channels, dtype=lu.dtype), lower, upper
-
-    @property
-    def log_s(self):
-        return tf.linalg.diag_part(self.lower_upper)
-
-    def kernel(self):
-        """W, as a [C_in, C_out] matrix: y = x @ W."""
-        permutation, lower, upper = self._factors()
-        return permutation @ (lower @ upper)
-
-    def inverse_kernel(self):
-        """W^-1 = (U + D)^-1 (L + I)^-1 P^T, by two triangular solves."""
-        permutation, lower, upper = self._factors()
-        solved = tf.linalg.triangular_solve(lower, tf.transpose(permutation), lower=True)
-        return tf.linalg.triangular_solve(upper, solved, lower=False)
-
-    def log_det(self):
-        """log|det W| = sum(log_s), per pixel."""
-        return tf.reduce_sum(self.log_s)
-
     def call(self, x):
-        return tf.tensordot(x, self.kernel(), axes=1)
+        return self.bijector.forward_and_log_det(x)[0]
 
     @property
     def bijector(self):
-        """A `tfp.bijectors.Bijector` view of this layer (forward = `call`)."""
+        """The layer's transformation as a bijector (forward = `call`)."""
         return InvertibleConv1x1Bijector(self)
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
 
 
-class InvertibleConv1x1Bijector(tfp.bijectors.Bijector):
-    """Per-pixel linear bijector built from an `InvertibleConv1x1` layer.
+class InvertibleConv1x1Bijector(flow_bijector.FlowBijector):
+    """Per-pixel linear bijector on frames [..., H, W, C], from an `InvertibleConv1x1`
+    layer's LU factors: W = P (L + I)(U + diag(sign * exp(log_s))).
 
-    forward:  y = x W         log|det dy/dx| =  sum(log_s)
-    inverse:  x = y W^-1      log|det dx/dy| = -sum(log_s)
+    forward:  y = x W         log|det dy/dx| =  H*W*sum(log_s)
+    inverse:  x = y W^-1      log|det dx/dy| = -H*W*sum(log_s)
 
-    Log-determinants are per pixel (min event ndims 1); TFP multiplies them by
-    H*W when called with event_ndims=3 on [H, W, C] frames.
+    W^-1 = (U + diag(sign * exp(log_s)))^-1 (L + I)^-1 P^T, by two triangular solves.
+
+    Args:
+      layer: the `InvertibleConv1x1` whose variables hold P, sign and the LU factors.
+      derived: (W, W^-1, sum(log_s)) computed earlier (`frozen`); None computes them from
+        the variables at every call.
     """
 
-    def __init__(self, layer, validate_args=False, name="invertible_conv_1x1"):
+    def __init__(self, layer, derived=None, validate_args=False, name="invertible_conv_1x1"):
         parameters = dict(locals())
         self._layer = layer
-        super().__init__(forward_min_event_ndims=1, is_constant_jacobian=True,
-                         validate_args=validate_args, parameters=parameters,
+        self._derived = derived
+        super().__init__(validate_args=validate_args, parameters=parameters,
                          dtype=tf.as_dtype(layer.variable_dtype), name=name)
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
+    def _factors(self):
+        """(P as a one-hot matrix, L + I, U + diag(sign * exp(log_s)))."""
+        lu = tf.convert_to_tensor(self._layer.lower_upper)
+        channels = lu.shape[-1]
+        eye = tf.eye(channels, dtype=lu.dtype)
+        diagonal = tf.linalg.band_part(lu, 0, 0)
+        lower = tf.linalg.band_part(lu, -1, 0) - diagonal + eye
+        upper = (tf.linalg.band_part(lu, 0, -1) - diagonal
+                 + tf.linalg.diag(self._layer.sign * tf.exp(tf.linalg.diag_part(lu))))
+        return tf.one_hot(self._layer.permutation, channels, dtype=lu.dtype), lower, upper
 
-    def _forward(self, x):
-        return tf.tensordot(x, self._layer.kernel(), axes=1)
+    def kernel(self):
+        """W, as a [C_in, C_out] matrix: y = x @ W."""
+        if self._derived is not None:
+            return self._derived[0]
+        permutation, lower, upper = self._factors()
+        return permutation @ (lower @ upper)
 
-    def _inverse(self, y):
-        return tf.tensordot(y, self._layer.inverse_kernel(), axes=1)
+    def inverse_kernel(self):
+        """W^-1, by two triangular solves."""
+        if self._derived is not None:
+            return self._derived[1]
+        permutation, lower, upper = self._factors()
+        solved = tf.linalg.triangular_solve(lower, tf.transpose(permutation), lower=True)
+        return tf.linalg.triangular_solve(upper, solved, lower=False)
 
-    def _forward_log_det_jacobian(self, x):
-        return self._layer.log_det()
+    def log_det(self):
+        """log|det W| = sum(log_s): per pixel."""
+        if self._derived is not None:
+            return self._derived[2]
+        return tf.reduce_sum(tf.linalg.diag_part(self._layer.lower_upper))
 
-    def _inverse_log_det_jacobian(self, y):
-        return -self._layer.log_det()
+    def frozen(self):
+        return InvertibleConv1x1Bijector(
+            self._layer, (self.kernel(), self.inverse_kernel(), self.log_det()),
+            validate_args=self.validate_args, name=self.name)
+
+    def _forward_and_log_det(self, x):
+        return (tf.tensordot(x, self.kernel(), axes=1),
+                x.shape[-3] * x.shape[-2] * self.log_det())
+
+    def _inverse_and_log_det(self, y):
+        return (tf.tensordot(y, self.inverse_kernel(), axes=1),
+                -y.shape[-3] * y.shape[-2] * self.log_det())

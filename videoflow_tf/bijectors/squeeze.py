@@ -1,28 +1,11 @@
 """Squeeze: 2x2 space-to-depth in Glow's channel order."""
 import tensorflow as tf
-import tensorflow_probability as tfp
+
+from videoflow_tf.bijectors import flow_bijector
 
 
-def squeeze(x):
-    """[..., H, W, C] -> [..., H/2, W/2, 4C]; y[i, j, c*4 + dy*2 + dx] = x[2i + dy, 2j + dx, c]."""
-    height, width, channels = x.shape[-3:]
-    batch = tf.shape(x)[:-3]
-    x = tf.reshape(x, [-1, height // 2, 2, width // 2, 2, channels])
-    x = tf.transpose(x, [0, 1, 3, 5, 2, 4])
-    return tf.reshape(x, tf.concat([batch, [height // 2, width // 2, 4 * channels]], 0))
-
-
-def unsqueeze(y):
-    """The inverse of `squeeze`: [..., H, W, 4C] -> [..., 2H, 2W, C]."""
-    height, width, channels = y.shape[-3:]
-    batch = tf.shape(y)[:-3]
-    y = tf.reshape(y, [-1, height, width, channels // 4, 2, 2])
-    y = tf.transpose(y, [0, 1, 4, 2, 5, 3])
-    return tf.reshape(y, tf.concat([batch, [2 * height, 2 * width, channels // 4]], 0))
-
-
-class Squeeze(tfp.bijectors.Bijector):
-    """2x2 space-to-depth on [H, W, C] events (H, W even), a permutation of entries.
+class Squeeze(flow_bijector.FlowBijector):
+    """2x2 space-to-depth on frames [..., H, W, C] (H, W even), a permutation of entries.
 
     forward:  y[i, j, c*4 + dy*2 + dx] = x[2i + dy, 2j + dx, c]   log|det| = 0
     inverse:  x[2i + dy, 2j + dx, c] = y[i, j, c*4 + dy*2 + dx]   log|det| = 0
@@ -34,24 +17,21 @@ class Squeeze(tfp.bijectors.Bijector):
 
     def __init__(self, validate_args=False, name="squeeze"):
         parameters = dict(locals())
-        super().__init__(forward_min_event_ndims=3, is_constant_jacobian=True,
-                         validate_args=validate_args, parameters=parameters, name=name)
+        super().__init__(validate_args=validate_args, parameters=parameters, name=name)
 
-    @classmethod
-    def _parameter_properties(cls, dtype):
-        return {}
+    def _forward_and_log_det(self, x):
+        height, width, channels = x.shape[-3:]
+        y = tf.reshape(x, [-1, height // 2, 2, width // 2, 2, channels])
+        y = tf.transpose(y, [0, 1, 3, 5, 2, 4])
+        shape = tf.concat([tf.shape(x)[:-3], [height // 2, width // 2, 4 * channels]], 0)
+        return tf.reshape(y, shape), tf.zeros([], x.dtype)
 
-    def _forward(self, x):
-        return squeeze(x)
-
-    def _inverse(self, y):
-        return unsqueeze(y)
-
-    def _forward_log_det_jacobian(self, x):
-        return tf.zeros([], x.dtype)
-
-    def _inverse_log_det_jacobian(self, y):
-        return tf.zeros([], y.dtype)
+    def _inverse_and_log_det(self, y):
+        height, width, channels = y.shape[-3:]
+        x = tf.reshape(y, [-1, height, width, channels // 4, 2, 2])
+        x = tf.transpose(x, [0, 1, 4, 2, 5, 3])
+        shape = tf.concat([tf.shape(y)[:-3], [2 * height, 2 * width, channels // 4]], 0)
+        return tf.reshape(x, shape), tf.zeros([], y.dtype)
 
     def _forward_event_shape(self, input_shape):
         height, width, channels = input_shape[-3:]
