@@ -12,6 +12,7 @@ rows, and every run's whole curve, as JSON, and the curves against CPU hours as 
 """
 import argparse
 import json
+import math
 import os
 
 from videoflow_tf import get_config, visualize
@@ -71,18 +72,27 @@ def main():
         plot_curves(args.plot, rows)
 
 
-PLOTTED = [("consistent_fraction", "steady motion from one frame"),
-           ("continued_fraction", "continues a given step"),
-           ("colour_kept_fraction", "colour kept"), ("real_bpp", "bits per pixel")]
+# (monitor key, panel title, log scale): the bits-per-pixel numbers span orders of
+# magnitude (an early spike; samples that leave the data), so they are drawn as log10.
+PLOTTED = [("consistent_fraction", "steady motion from one frame", False),
+           ("continued_fraction", "continues a given step", False),
+           ("colour_kept_fraction", "colour kept", False),
+           ("real_bpp", "bits per pixel (log10)", True),
+           ("sample_to_real_bpp", "samples / real bpp (log10)", True)]
 
 
 def plot_curves(path, rows):
     panels = []
-    for key, title in PLOTTED:
-        series = {os.path.basename(r["run"].rstrip("/")): (
-            [c["cpu_seconds"] / 3600 for c in r["curve"] if key in c],
-            [c[key] for c in r["curve"] if key in c]) for r in rows}
-        panels.append({"title": title, "xlabel": "training CPU hours", "ylabel": key,
+    for key, title, log in PLOTTED:
+        series = {}
+        for r in rows:
+            points = [(c["cpu_seconds"] / 3600, math.log10(c[key]) if log else c[key])
+                      for c in r["curve"] if key in c and math.isfinite(c[key])
+                      and (c[key] > 0 or not log)]
+            series[os.path.basename(r["run"].rstrip("/"))] = (
+                [x for x, _ in points], [y for _, y in points])
+        panels.append({"title": title, "xlabel": "training CPU hours",
+                       "ylabel": f"log10 {key}" if log else key,
                        "series": {label: xy for label, xy in series.items() if xy[0]}})
     visualize.line_plots(path, panels)
 
