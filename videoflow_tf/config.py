@@ -120,19 +120,8 @@ class VideoFlowConfig:
 
     @property
     def latent_shapes(self):
-        """(h, w, c) of every level's latent, finest first: [z^(1), ..., z_top].
-
-        A level squeezes (h, w, c) to (h/2, w/2, 4c) and, except the last, keeps half:
-        z^(l) = (H/2^l, W/2^l, 3*2^l) for l < L and z_top = (H/2^L, W/2^L, 3*2^(L+1)).
-        """
-        shapes = []
-        size, channels = self.image_size, 3
-        for level in range(1, self.num_levels + 1):
-            size, channels = size // 2, channels * 4
-            if level < self.num_levels:
-                channels //= 2
-            shapes.append((size, size, channels))
-        return shapes
+        """(h, w, c) of every level's latent, finest first (see `latent_shapes`)."""
+        return latent_shapes(self.image_shape, self.num_levels)
 
     @property
     def flow_activation_bytes(self):
@@ -282,6 +271,19 @@ _CONFIGS = {
                  init_batch_size=4, seed=0),
 }
 CONFIG_NAMES = tuple(_CONFIGS)
+
+
+def latent_shapes(frame_shape, num_levels):
+    """(h, w, c) of every level's latent of a (H, W, C) frame, finest first: [z^(1), ...,
+    z_top]. A level squeezes (h, w, c) to (h/2, w/2, 4c) and, except the last, keeps half:
+    z^(l) = (H/2^l, W/2^l, C*2^l) for l < L and z_top = (H/2^L, W/2^L, C*2^(L+1))."""
+    (height, width, channels), shapes = frame_shape, []
+    for level in range(1, num_levels + 1):
+        height, width, channels = height // 2, width // 2, channels * 4
+        if level < num_levels:
+            channels //= 2
+        shapes.append((height, width, channels))
+    return shapes
 
 
 def get_config(name):

@@ -14,6 +14,7 @@ import tensorflow_probability as tfp
 
 from videoflow_tf.bijectors import actnorm, chain, invertible_conv, multiscale, seeds, squeeze
 from videoflow_tf.bijectors import coupling as coupling_lib
+from videoflow_tf.config import latent_shapes
 
 
 @keras.saving.register_keras_serializable(package="videoflow_tf")
@@ -111,11 +112,9 @@ class MultiScaleGlow(keras.layers.Layer):
         self.memory_saving = bool(memory_saving)
         self.network_dtype = network_dtype
         self.levels = []
-        self._level_shapes = []  # shape inside level l (after its squeeze)
         h, w, c = image_shape
         for level in range(self.num_levels):
-            h, w, c = h // 2, w // 2, c * 4
-            self._level_shapes.append((h, w, c))
+            h, w, c = h // 2, w // 2, c * 4  # the shape inside the level, after its squeeze
             steps = [FlowStep(coupling, width=self.width, activation=activation,
                               seed=seeds.derived(seed, level, step), network_dtype=network_dtype,
                               name=f"level{level + 1}_step{step + 1}", dtype=self.dtype_policy)
@@ -130,8 +129,7 @@ class MultiScaleGlow(keras.layers.Layer):
     @property
     def latent_shapes(self):
         """[(h, w, c)] of [z^(1), ..., z^(L-1), z_top]."""
-        shapes = [(h, w, c // 2) for h, w, c in self._level_shapes[:-1]]
-        return shapes + [self._level_shapes[-1]]
+        return latent_shapes(self.image_shape, self.num_levels)
 
     def _check_frames(self, x):
         x = tf.convert_to_tensor(x)

@@ -3,8 +3,7 @@ import keras
 import tensorflow as tf
 
 from videoflow_tf.bijectors import coupling_network, flow_bijector
-
-COUPLINGS = ("affine", "additive")
+from videoflow_tf.config import COUPLINGS
 
 
 @keras.saving.register_keras_serializable(package="videoflow_tf")

@@ -30,8 +30,8 @@ import keras
 import tensorflow as tf
 
 from videoflow_tf.bijectors import actnorm, seeds
+from videoflow_tf.config import ACTIVATIONS
 
-ACTIVATIONS = ("relu", "gatu")
 NETWORK_DTYPES = (None, "bfloat16")
 
 
