@@ -4,8 +4,12 @@ TensorFlow's C++ runtime writes INFO lines (oneDNN, CUDA stubs, CPU features)
 to file descriptor 2 before Python's logging exists, and on machines without a
 GPU an error line about `cuInit` on first device use. None of it is actionable,
 so `import videoflow_tf` captures descriptor 2 while TensorFlow loads and
-enumerates its devices, and replays every line that is not such noise. Users
-who want TensorFlow's own logs set TF_CPP_MIN_LOG_LEVEL themselves. This only
+enumerates its devices, and replays every line that is not such noise. Later,
+TensorFlow's C++ runtime logs at ERROR level things that are not errors either
+(oneDNN says, as a model's graph first runs, that it handles boolean tensors only
+on AVX-512 CPUs), so TF_CPP_MIN_LOG_LEVEL defaults to 3: failures still reach
+Python as exceptions. Users who want TensorFlow's own logs set
+TF_CPP_MIN_LOG_LEVEL themselves. This only
 works if videoflow_tf is imported before TensorFlow (or keras, which imports it).
 
 TensorFlow Datasets 4.9 also warns, from its own video decoding (not from
@@ -27,7 +31,7 @@ _TFDS_DTYPE_DEPRECATION = re.compile(r"^`\w+\.dtype` is deprecated\. ")
 
 
 def _import_tensorflow():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()
