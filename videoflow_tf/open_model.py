@@ -69,7 +69,7 @@ def python_model(opened):
     if opened.model is not None:
         return opened.model
     model = VideoFlow(opened.config)
-    copy_weights(model, opened.path)
+    _assign_saved_weights(model, opened.loaded, opened.path)
     return model
 
 
@@ -121,7 +121,8 @@ class ExportedModel:
     """A SavedModel version folder, called through its signatures."""
 
     def __init__(self, path):
-        self.path, self.signatures = path, tf.saved_model.load(path).signatures
+        self.path, self.loaded = path, tf.saved_model.load(path)
+        self.signatures = self.loaded.signatures
         sample = self._signature(SAMPLE_SIGNATURE)
         context_spec = sample.structured_input_signature[1]["context"]
         (self.default_num_frames,) = sample.structured_outputs["frames"].shape[1:2]
@@ -247,17 +248,23 @@ def exported_config(path):
 def copy_weights(model, source):
     """Sets `model`'s weights to those of `source`: a SavedModel written by `videoflow-tf
     export` (a version folder or its base path: the latest version) or a training run
-    folder (its latest checkpoint). Returns the version or checkpoint read. UsageError if
-    the architectures differ."""
+    folder (its newest checkpoint that reads). Returns the version or checkpoint read.
+    UsageError if the architectures differ."""
     version = saved_model_version(source) if os.path.isdir(source) else None
     if version is None:
-        latest = tf.train.latest_checkpoint(os.path.join(source, run_dir.CHECKPOINT_DIR))
-        if latest is None:
+        restored = run_dir.restore_latest(source, run_dir.make_checkpoint(model), model,
+                                          partial=True)
+        if restored is None:
             raise UsageError(f"{source!r} is neither a SavedModel nor a run folder with a "
                              "checkpoint")
-        run_dir.restore(run_dir.make_checkpoint(model), latest, model, partial=True)
-        return latest
-    weights = getattr(tf.saved_model.load(version), "weights", None)
+        return restored
+    _assign_saved_weights(model, tf.saved_model.load(version), version)
+    return version
+
+
+def _assign_saved_weights(model, loaded, version):
+    """Assigns the `weights` list of the loaded SavedModel `version` to `model`'s."""
+    weights = getattr(loaded, "weights", None)
     if weights is None:
         raise UsageError(f"SavedModel {version!r} holds no weights list: export it with "
                          "`videoflow-tf export`")
@@ -272,4 +279,3 @@ def copy_weights(model, source):
                          f"(first difference: ours {mismatch[0]}, theirs {mismatch[1]})")
     for weight, value in zip(model.weights, weights):
         weight.assign(value)
-    return version
