@@ -81,6 +81,9 @@ def test_replace_returns_a_variant_and_keeps_the_original():
     (dict(gradient_clip_norm=0.0), "gradient_clip_norm", "None (no clipping) or a finite"),
     (dict(gradient_clip_norm=float("inf")), "gradient_clip_norm", "finite number > 0"),
     (dict(gradient_clip_norm="1"), "gradient_clip_norm", "a number or None"),
+    (dict(prior_beta=-0.5), "prior_beta", "from 0 (maximum likelihood"),
+    (dict(prior_beta=1.5), "prior_beta", "to 1"),
+    (dict(prior_beta=float("nan")), "prior_beta", "to 1"),
 ])
 def test_bad_values_name_field_and_rule(changes, field, rule):
     with pytest.raises(ValueError, match=field) as error:

@@ -8,7 +8,8 @@ import tensorflow_probability as tfp
 from videoflow_tf.config import LATENT_ENCODERS
 from videoflow_tf.latent_encoders import CausalConv3D, fitting_dilations
 from videoflow_tf.bijectors.actnorm import data_dependent_init
-from videoflow_tf.prior import LOG_SCALE_LIMIT, LatentPrior, draw, farthest_points
+from videoflow_tf.prior import (LOG_SCALE_LIMIT, LatentPrior, draw, farthest_points,
+                                fitting_log_prob, gaussian)
 
 # 16x16 frames: level-1 latents are 8x8, wide enough for the dilation-2 branch.
 CONFIG = vf.get_config("tiny").replace(image_size=16, latent_dilations=True)
@@ -302,3 +303,36 @@ def test_conditional_flag_may_be_a_tensor():
         eager = prior.distribution(0, z[:, :2], x1, conditional=flag).mean()
         traced = prior.distribution(0, z[:, :2], x1, conditional=tf.constant(flag)).mean()
         np.testing.assert_array_equal(eager, traced)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.5, 1.0])
+def test_beta_nll_keeps_value_and_latent_gradient_and_weights_the_priors(beta):
+    rng = np.random.default_rng(3)
+    loc, log_scale, z = (tf.Variable(rng.normal(size=(2, 3, 3, 2)), dtype=tf.float32)
+                         for _ in range(3))
+    with tf.GradientTape(persistent=True) as tape:
+        exact = gaussian(loc, log_scale).log_prob(z)
+        fitted = fitting_log_prob(gaussian(loc, log_scale), z, beta)
+    np.testing.assert_allclose(fitted, exact, rtol=1e-6)
+    np.testing.assert_allclose(tape.gradient(fitted, z), tape.gradient(exact, z), rtol=1e-5)
+    # Per dimension, the prior's gradients are the exact ones times sigma^(2 beta).
+    weight = np.exp(2 * beta * log_scale.numpy())
+    for parameter in (loc, log_scale):
+        np.testing.assert_allclose(tape.gradient(fitted, parameter),
+                                   weight * tape.gradient(exact, parameter), rtol=1e-5)
+
+
+def test_beta_nll_reaches_training_only_and_leaves_mixtures_alone():
+    prior = make_prior(prior_beta=0.5, top_prior_components=3)
+    perturb(prior)
+    latents, conditions = random_latents(CONFIG, 2, 3, seed=5)
+    with tf.GradientTape(persistent=True) as tape:
+        scored = prior.log_prob(latents, conditions, 1)
+        trained = prior.log_prob(latents, conditions, 1, training=True)
+    np.testing.assert_allclose(trained, scored, rtol=1e-6)
+    fine_kernel = prior.levels[0].encoder.head.trainable_variables[0]
+    top_kernel = prior.levels[-1].encoder.head.trainable_variables[0]
+    assert not np.allclose(tape.gradient(trained, fine_kernel),
+                           tape.gradient(scored, fine_kernel), rtol=1e-3)
+    np.testing.assert_allclose(tape.gradient(trained, top_kernel),
+                               tape.gradient(scored, top_kernel), rtol=1e-5)

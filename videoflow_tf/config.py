@@ -44,7 +44,13 @@ class VideoFlowConfig:
     weights, means and scales the encoder predicts: one draw picks one of K futures. A
     frame with fewer than `num_cond_latents` predecessors gets the unconditional prior (the
     paper's rule), or with `pad_history` (if it has at least one) the conditional prior of
-    its history padded with copies of its oldest latent.
+    its history padded with copies of its oldest latent. `prior_beta` > 0 fits the
+    Gaussian priors with beta-NLL's gradient (Seitzer et al. 2022, "On the pitfalls of
+    heteroscedastic uncertainty estimation"): the gradient reaching a prior's mean and
+    scale is scaled by sigma^(2 beta) per dimension, so that a few uncertain dimensions
+    (a moving shape's) are not drowned by many precise ones (the background's); the loss,
+    its gradient through the latents and every reported likelihood stay exact. 0 is
+    maximum likelihood, the paper's.
 
     Evaluation scores `num_target_frames` frames given `num_context_frames`; training scores
     the frames after the context in windows of `num_train_frames` frames, drawn from
@@ -83,6 +89,7 @@ class VideoFlowConfig:
     latent_skip: bool = True
     prior_reads_x1: bool = False
     top_prior_components: int = 1
+    prior_beta: float = 0.0
     num_cond_latents: int = 3
     pad_history: bool = False
     num_context_frames: int = 3
@@ -104,7 +111,7 @@ class VideoFlowConfig:
             _check_type(field, getattr(self, field.name))
         # Floats given as ints (learning_rate=1) are stored as floats so that
         # to_dict/from_dict and equality are exact.
-        for name in ("learning_rate", "temperature", "gradient_clip_norm"):
+        for name in ("learning_rate", "temperature", "gradient_clip_norm", "prior_beta"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, float(getattr(self, name)))
         for name, rule, expected in _RULES:
@@ -224,6 +231,8 @@ _RULES = [
      "more than num_context_frames (a training window must score a frame)"),
     ("top_prior_components", lambda c: c.top_prior_components >= 1,
      "an int >= 1 (1: a Gaussian top prior, the paper's)"),
+    ("prior_beta", lambda c: 0 <= c.prior_beta <= 1,
+     "a number from 0 (maximum likelihood, the paper's) to 1"),
     ("learning_rate", lambda c: math.isfinite(c.learning_rate) and c.learning_rate > 0,
      "a finite number > 0"),
     ("warmup_steps", lambda c: c.warmup_steps >= 0, "an int >= 0"),

@@ -152,7 +152,7 @@ class VideoFlow(keras.Model):
             videos_of(data), "videos", self.config.num_train_frames), seed)
         with tf.GradientTape() as tape:
             bpp = self._bits_per_pixel(videos, self.config.num_context_frames,
-                                       seed=_TrainingNoise(seed))
+                                       seed=_TrainingNoise(seed), training=True)
             loss = tf.reduce_mean(bpp)
             replica_share = loss / tf.distribute.get_strategy().num_replicas_in_sync
         gradients = tape.gradient(replica_share, self.trainable_variables)
@@ -211,24 +211,28 @@ class VideoFlow(keras.Model):
         bpp = self._bits_per_pixel(video, first, seed)
         return bpp if per_frame else tf.reduce_mean(bpp, axis=-1)
 
-    def _bits_per_pixel(self, video, first, seed):
-        return -self._frame_log_likelihoods(video, first, seed) / (
+    def _bits_per_pixel(self, video, first, seed, training=False):
+        return -self._frame_log_likelihoods(video, first, seed, training) / (
             math.log(2.0) * math.prod(self.config.image_shape))
 
-    def _frame_log_likelihoods(self, video, first, seed):
-        """[B, T - first] log p(x_t | x_<t) of the discrete frames t >= first (nats)."""
+    def _frame_log_likelihoods(self, video, first, seed, training=False):
+        """[B, T - first] log p(x_t | x_<t) of the discrete frames t >= first (nats);
+        `training` gives them the gradient that config.prior_beta asks for."""
         discretisation = math.prod(self.config.image_shape) * math.log(256.0)
-        return self.log_density(self._dequantize(video, seed), first) - discretisation
+        values = self._dequantize(video, seed)
+        return self.log_density(values, first, training) - discretisation
 
-    def log_density(self, values, first=None):
+    def log_density(self, values, first=None, training=False):
         """[B, T - first] continuous log-density (nats) of every frame t >= first of float
         `values` [B, T, H, W, 3] given the frames before it; values are in the flow's
         input space (pixels.lower_edges plus dequantisation noise, or `sample_details`'
         values). `first` defaults to num_context_frames. log_prob is this at the
-        dequantised video minus H*W*C*ln(256) per scored frame."""
+        dequantised video minus H*W*C*ln(256) per scored frame. `training`: the same
+        values, with the prior's gradient that config.prior_beta asks for."""
         first = self.config.num_context_frames if first is None else first
         latents, conditions, log_det = self.encode_values(values)
-        return self.prior.log_prob(latents, conditions, first) + log_det[:, first:]
+        return (self.prior.log_prob(latents, conditions, first, training)
+                + log_det[:, first:])
 
     def encode_values(self, values):
         """Every frame of float `values` [B, T, H, W, 3] through the flow in one call:

@@ -33,6 +33,12 @@ finite for any input (trained priors stay far inside). Every Gaussian prior star
 N(0, 1) (N(z_{t-1}, 1) with the skip). Sampling scales every sigma by a temperature
 (`draw`); the mixture weights are not tempered, so at temperature 0 a draw is the mean of
 a randomly picked component.
+
+Training may fit the Gaussian priors with beta-NLL's gradient (`prior_beta`,
+`fitting_log_prob`). Maximum likelihood weights the error of a prior's mean by 1/sigma^2,
+so on stochastic shapes the thousands of background dimensions (sigma ~ 0.06) outweigh
+the few dozen where the shape is (sigma ~ 8) by about 10^4: a maximum-likelihood prior
+learns where the shape is (a wide sigma there) but not what it looks like.
 """
 import keras
 import numpy as np
@@ -78,6 +84,33 @@ def draw(distribution, temperature, normal, uniform):
     else:
         loc, scale = distribution.distribution.loc, distribution.distribution.scale
     return loc + scale * temperature * normal
+
+
+def fitting_log_prob(distribution, z, beta):
+    """distribution.log_prob(z), with beta-NLL's gradient (Seitzer et al. 2022) for a
+    diagonal Gaussian made by `gaussian` when beta > 0 (a mixture is scored as is).
+
+    Per dimension, with sg() stopping gradients and w = sg(sigma^(2 beta)):
+
+        value:                 log N(z; mu, sigma)                      (exact)
+        gradient through z:    d/dz log N(z; mu, sigma)                 (exact)
+        gradient through mu, sigma: w * d/d(mu, sigma) log N(z; mu, sigma)
+
+    so the flow is fitted by maximum likelihood through the latents while each prior
+    dimension's mean gets the error (z - mu) / sigma^(2 - 2 beta): with beta = 0.5, an
+    uncertain dimension pulls on the mean as hard as a precise one.
+    """
+    if beta == 0 or isinstance(distribution, tfd.MixtureSameFamily):
+        return distribution.log_prob(z)
+    normal = distribution.distribution
+    loc, scale = normal.loc, normal.scale
+    through_z = tfd.Normal(tf.stop_gradient(loc), tf.stop_gradient(scale)).log_prob(z)
+    through_prior = tf.stop_gradient(scale ** (2.0 * beta)) * normal.log_prob(
+        tf.stop_gradient(z))
+    exact = tf.stop_gradient(through_z)
+    per_dimension = (exact + (through_z - tf.stop_gradient(through_z))
+                     + (through_prior - tf.stop_gradient(through_prior)))
+    return tf.reduce_sum(per_dimension, axis=[-3, -2, -1])
 
 
 def _split_params(params):
@@ -170,6 +203,7 @@ class LatentPrior(keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_cond_latents = config.num_cond_latents
         self.min_history = config.min_history
+        self.beta = config.prior_beta
         shapes = config.latent_shapes
         # (seed, level, step) seeds the flow's steps; _PRIOR_SEED keeps the priors' apart.
         self.levels = [LevelPrior(config, shape, is_top=i == len(shapes) - 1,
@@ -180,20 +214,22 @@ class LatentPrior(keras.layers.Layer):
         for level in self.levels:
             level.build()
 
-    def log_prob(self, latents, conditions, first_frame):
+    def log_prob(self, latents, conditions, first_frame, training=False):
         """log p(z_t | z_<t) of frames t >= first_frame, summed over levels: [B, T - first].
 
         latents: per level [B, T, h, w, c]; conditions: per level below the top, x1 of
         every frame [B, T, h, w, c]. T may be unknown until run time. All frames of a level
-        are scored in one batched call per prior kind.
+        are scored in one batched call per prior kind. `training`: the same values, with
+        the gradient of `fitting_log_prob` at the config's `prior_beta`.
         """
+        beta = self.beta if training else 0.0
         total = 0.0
         for level, z in enumerate(latents):
             x1 = conditions[level] if level < len(conditions) else None
-            total += self._level_log_prob(self.levels[level], z, x1, first_frame)
+            total += self._level_log_prob(self.levels[level], z, x1, first_frame, beta)
         return total
 
-    def _level_log_prob(self, prior, z, x1, first):
+    def _level_log_prob(self, prior, z, x1, first, beta):
         num_cond = self.num_cond_latents
         batch = tf.shape(z)[0]
         parts = []
@@ -202,7 +238,8 @@ class LatentPrior(keras.layers.Layer):
         if first < start:
             z_now = _merge(z[:, first:start])
             x1_now = None if x1 is None else _merge(x1[:, first:start])
-            parts.append(prior.unconditional(x1_now, tf.shape(z_now)[0]).log_prob(z_now))
+            parts.append(fitting_log_prob(prior.unconditional(x1_now, tf.shape(z_now)[0]),
+                                          z_now, beta))
 
         def conditional_log_prob():
             count = tf.shape(z)[1] - start
@@ -214,7 +251,8 @@ class LatentPrior(keras.layers.Layer):
             x1_now = None if x1 is None else _merge(x1[:, start:])
             if initializing():
                 prior.initialize_components(history, x1_now, _merge(z[:, start:]))
-            log_prob = prior.conditional(history, x1_now).log_prob(_merge(z[:, start:]))
+            log_prob = fitting_log_prob(prior.conditional(history, x1_now),
+                                        _merge(z[:, start:]), beta)
             return tf.reshape(log_prob, [batch, -1])
 
         # Convolutions must not see an empty batch: skip the conditional frames when a
