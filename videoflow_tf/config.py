@@ -45,11 +45,12 @@ class VideoFlowConfig:
     frame with fewer than `num_cond_latents` predecessors gets the unconditional prior (the
     paper's rule), or with `pad_history` (if it has at least one) the conditional prior of
     its history padded with copies of its oldest latent. `prior_beta` > 0 fits the
-    Gaussian priors with beta-NLL's gradient (Seitzer et al. 2022, "On the pitfalls of
-    heteroscedastic uncertainty estimation"): the gradient reaching a prior's mean and
-    scale is scaled by sigma^(2 beta) per dimension, so that a few uncertain dimensions
-    (a moving shape's) are not drowned by many precise ones (the background's); the loss,
-    its gradient through the latents and every reported likelihood stay exact. 0 is
+    priors with beta-NLL's gradient (Seitzer et al. 2022, "On the pitfalls of
+    heteroscedastic uncertainty estimation"): the gradient reaching a prior's (or mixture
+    component's) mean and scale is scaled by sigma^(2 beta) per dimension, so that a few
+    uncertain dimensions (a moving shape's) are not drowned by many precise ones (the
+    background's); the loss, its gradient through the latents and every reported
+    likelihood stay exact. 0 is
     maximum likelihood, the paper's.
 
     Evaluation scores `num_target_frames` frames given `num_context_frames`; training scores

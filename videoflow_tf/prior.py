@@ -34,7 +34,7 @@ N(0, 1) (N(z_{t-1}, 1) with the skip). Sampling scales every sigma by a temperat
 (`draw`); the mixture weights are not tempered, so at temperature 0 a draw is the mean of
 a randomly picked component.
 
-Training may fit the Gaussian priors with beta-NLL's gradient (`prior_beta`,
+Training may fit the priors with beta-NLL's gradient (`prior_beta`,
 `fitting_log_prob`). Maximum likelihood weights the error of a prior's mean by 1/sigma^2,
 so on stochastic shapes the thousands of background dimensions (sigma ~ 0.06) outweigh
 the few dozen where the shape is (sigma ~ 8) by about 10^4: a maximum-likelihood prior
@@ -87,10 +87,11 @@ def draw(distribution, temperature, normal, uniform):
 
 
 def fitting_log_prob(distribution, z, beta):
-    """distribution.log_prob(z), with beta-NLL's gradient (Seitzer et al. 2022) for a
-    diagonal Gaussian made by `gaussian` when beta > 0 (a mixture is scored as is).
+    """distribution.log_prob(z), with beta-NLL's gradient (Seitzer et al. 2022) when
+    beta > 0, for a prior made by this module (a Gaussian or the top level's mixture).
 
-    Per dimension, with sg() stopping gradients and w = sg(sigma^(2 beta)):
+    Per dimension of a Gaussian (of each mixture component), with sg() stopping gradients
+    and w = sg(sigma^(2 beta)):
 
         value:                 log N(z; mu, sigma)                      (exact)
         gradient through z:    d/dz log N(z; mu, sigma)                 (exact)
@@ -98,17 +99,27 @@ def fitting_log_prob(distribution, z, beta):
 
     so the flow is fitted by maximum likelihood through the latents while each prior
     dimension's mean gets the error (z - mu) / sigma^(2 - 2 beta): with beta = 0.5, an
-    uncertain dimension pulls on the mean as hard as a precise one.
+    uncertain dimension pulls on the mean as hard as a precise one. A mixture combines its
+    components' log-densities exactly (its weights' gradient is exact too), so component
+    k's mean gets its responsibility times the same error.
     """
-    if beta == 0 or isinstance(distribution, tfd.MixtureSameFamily):
+    if beta == 0:
         return distribution.log_prob(z)
-    normal = distribution.distribution
+    if not isinstance(distribution, tfd.MixtureSameFamily):
+        return _fitting_gaussian_log_prob(distribution.distribution, z, beta)
+    components = _fitting_gaussian_log_prob(
+        distribution.components_distribution.distribution, z[:, None], beta)
+    log_weights = tf.math.log_softmax(distribution.mixture_distribution.logits, axis=-1)
+    return tf.reduce_logsumexp(log_weights + components, axis=-1)
+
+
+def _fitting_gaussian_log_prob(normal, z, beta):
+    """`fitting_log_prob` of tfd.Normal `normal` over [..., h, w, c] events."""
     loc, scale = normal.loc, normal.scale
     through_z = tfd.Normal(tf.stop_gradient(loc), tf.stop_gradient(scale)).log_prob(z)
     through_prior = tf.stop_gradient(scale ** (2.0 * beta)) * normal.log_prob(
         tf.stop_gradient(z))
-    exact = tf.stop_gradient(through_z)
-    per_dimension = (exact + (through_z - tf.stop_gradient(through_z))
+    per_dimension = (tf.stop_gradient(through_z) + (through_z - tf.stop_gradient(through_z))
                      + (through_prior - tf.stop_gradient(through_prior)))
     return tf.reduce_sum(per_dimension, axis=[-3, -2, -1])
 
