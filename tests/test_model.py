@@ -393,8 +393,8 @@ class PoisonedVideoFlow(vf.VideoFlow):
         super().__init__(config, **kwargs)
         self.poison = tf.Variable(1.0, trainable=False)
 
-    def _bits_per_pixel(self, video, first, seed):
-        return super()._bits_per_pixel(video, first, seed) * self.poison
+    def _bits_per_pixel(self, video, first, seed, training=False):
+        return super()._bits_per_pixel(video, first, seed, training) * self.poison
 
 
 def test_a_non_finite_loss_stops_training_without_applying_the_bad_update():

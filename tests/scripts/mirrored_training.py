@@ -28,8 +28,8 @@ def main(data_dir, checkpoint_dir, steps, learning_rate):
     poison = tf.Variable(False, trainable=False)  # NaN loss on replica 1 when set
 
     class Poisonable(vf.VideoFlow):
-        def _bits_per_pixel(self, video, first, seed):
-            bpp = super()._bits_per_pixel(video, first, seed)
+        def _bits_per_pixel(self, video, first, seed, training=False):
+            bpp = super()._bits_per_pixel(video, first, seed, training)
             context = tf.distribute.get_replica_context()
             on_replica_1 = poison & tf.equal(context.replica_id_in_sync_group, 1)
             return tf.where(on_replica_1, float("nan"), bpp)
