@@ -21,9 +21,10 @@ or TF1's session loader). Its signatures, each with a dynamic batch dimension B:
                                        invalid_values int32 [B]
                    N future frames (N fixed at export, by default the config's
                    num_target_frames); invalid_values counts each video's sampled subpixel
-                   values that were NaN or outside the pixel range before clipping. Each video has its own random stream from its seed
-                   and its own temperature, so a video gives the same frames whether sent
-                   alone or batched with others. A negative or non-finite temperature fails
+                   values that were NaN or outside the pixel range before clipping.
+                   Each video has its own random stream from its seed and its own
+                   temperature, so a video gives the same frames whether sent alone or
+                   batched with others. A negative or non-finite temperature fails
                    the request with INVALID_ARGUMENT.
   log_prob         video uint8 [B, num_context_frames + num_target_frames, H, W, 3]
                    ->  bits_per_pixel [B], log_prob [B] (nats),
