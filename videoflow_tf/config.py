@@ -50,8 +50,7 @@ class VideoFlowConfig:
     component's) mean and scale is scaled by sigma^(2 beta) per dimension, so that a few
     uncertain dimensions (a moving shape's) are not drowned by many precise ones (the
     background's); the loss, its gradient through the latents and every reported
-    likelihood stay exact. 0 is
-    maximum likelihood, the paper's.
+    likelihood stay exact. 0 is maximum likelihood, the paper's.
 
     Evaluation scores `num_target_frames` frames given `num_context_frames`; training scores
     the frames after the context in windows of `num_train_frames` frames, drawn from

@@ -219,8 +219,7 @@ class VideoFlow(keras.Model):
         """[B, T - first] log p(x_t | x_<t) of the discrete frames t >= first (nats);
         `training` gives them the gradient that config.prior_beta asks for."""
         discretisation = math.prod(self.config.image_shape) * math.log(256.0)
-        values = self._dequantize(video, seed)
-        return self.log_density(values, first, training) - discretisation
+        return self.log_density(self._dequantize(video, seed), first, training) - discretisation
 
     def log_density(self, values, first=None, training=False):
         """[B, T - first] continuous log-density (nats) of every frame t >= first of float

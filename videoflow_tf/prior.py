@@ -116,11 +116,12 @@ def fitting_log_prob(distribution, z, beta):
 def _fitting_gaussian_log_prob(normal, z, beta):
     """`fitting_log_prob` of tfd.Normal `normal` over [..., h, w, c] events."""
     loc, scale = normal.loc, normal.scale
+    # The exact value with the gradient through z only, plus a term that is zero in value
+    # and carries the weighted gradient through mu and sigma.
     through_z = tfd.Normal(tf.stop_gradient(loc), tf.stop_gradient(scale)).log_prob(z)
     through_prior = tf.stop_gradient(scale ** (2.0 * beta)) * normal.log_prob(
         tf.stop_gradient(z))
-    per_dimension = (tf.stop_gradient(through_z) + (through_z - tf.stop_gradient(through_z))
-                     + (through_prior - tf.stop_gradient(through_prior)))
+    per_dimension = through_z + (through_prior - tf.stop_gradient(through_prior))
     return tf.reduce_sum(per_dimension, axis=[-3, -2, -1])
 
 
