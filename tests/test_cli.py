@@ -143,6 +143,33 @@ def test_init_from_a_model_of_another_architecture_is_refused(run, shapes_data_d
     assert "does not fit" in capsys.readouterr().err
 
 
+def test_training_revives_the_dead_components_of_a_collapsed_mixture(shapes_data_dir, tmp_path,
+                                                                     capsys):
+    """A mixture whose components 1-3 have no weight and fit no frame (as after a
+    collapse early in training), trained on with revive_components_every: they are split off component 0
+    when training starts, and keep their new weight."""
+    mixture = ["--set", "top_prior_components=4", "--monitor-every", "0"]
+    assert cli.main(train_args(tmp_path / "collapsed", shapes_data_dir, 1, *mixture)) == 0
+    model, step = open_model.load_model(str(tmp_path / "collapsed"))
+    top = model.prior.levels[-1]
+    bias = top.encoder.head.bias.numpy()
+    bias[-3:] = -30.0  # the logits of components 1-3
+    top.encoder.head.bias.assign(bias)
+    top.component_offsets.assign(tf.tensor_scatter_nd_update(  # and their means far off
+        top.component_offsets, [[1], [2], [3]], tf.fill((3,) + top.latent_shape, 100.0)))
+    run_dir.checkpoint_manager(str(tmp_path / "collapsed"), run_dir.make_checkpoint(model)).save(
+        checkpoint_number=step + 1)
+    capsys.readouterr()
+    assert cli.main(train_args(tmp_path / "revived", shapes_data_dir, 2, "--init-from",
+                               str(tmp_path / "collapsed"), *mixture[:2],
+                               "revive_components_every=100", *mixture[2:])) == 0
+    assert re.search(r"ReviveComponents: step 0: top-prior components \[1, 2, 3\] were dead; "
+                     r"each now takes part of \[0, ", capsys.readouterr().out)
+    revived = open_model.load_model(str(tmp_path / "revived"))[0].prior.levels[-1]
+    assert np.all(revived.encoder.head.bias.numpy()[-3:] > -5.0)
+    assert np.abs(revived.component_offsets.numpy()[1:]).max() < 50.0
+
+
 def test_train_writes_the_config_checkpoints_and_tensorboard_logs(run):
     assert run_dir.read_config(run) == TINY
     assert run_dir.read_settings(run)["data_seed"] == 0

@@ -356,3 +356,73 @@ def test_beta_nll_reaches_training_only():
         kernel = level.encoder.head.trainable_variables[0]
         assert not np.allclose(tape.gradient(trained, kernel), tape.gradient(scored, kernel),
                                rtol=1e-3)
+
+
+def collapsed_mixture():
+    """A perturbed 4-component top prior whose components 1-3 have no weight and whose
+    scales are 1 (a frame's mean still depends on its history), and history for 64
+    frames."""
+    prior = mixture_prior(num_cond_latents=1)
+    top = prior.levels[-1]
+    kernel, bias = top.encoder.head.kernel.numpy(), top.encoder.head.bias.numpy()
+    log_scales = slice(1, 4 * 2 * top.latent_shape[-1], 2)  # (mean, log-scale) pairs
+    kernel[..., log_scales], bias[log_scales] = 0.0, 0.0
+    bias[-3:] = -30.0  # the logit channels of components 1-3
+    top.encoder.head.kernel.assign(kernel)
+    top.encoder.head.bias.assign(bias)
+    latents, _ = random_latents(CONFIG, 64, 1, seed=12)
+    return top, latents[-1]
+
+
+def test_copying_a_component_halves_its_weight_and_keeps_the_mixture():
+    top, history = collapsed_mixture()
+    before = top.conditional(history, None)
+    normal = before.components_distribution.distribution
+    z = normal.loc[:, 0] + normal.scale[:, 0] * tf.random.stateless_normal(
+        normal.loc.shape[:1] + normal.loc.shape[2:], seed=[13, 0])
+    top._copy_component(0, 2, shift=0.0)
+    after = top.conditional(history, None)
+    np.testing.assert_allclose(after.log_prob(z), before.log_prob(z), rtol=1e-5)
+    weights = after.mixture_distribution.probs_parameter().numpy()
+    np.testing.assert_allclose(weights[:, [0, 2]], 0.5 * before.mixture_distribution
+                               .probs_parameter().numpy()[:, [0, 0]], rtol=1e-5)
+    normal = after.components_distribution.distribution
+    np.testing.assert_array_equal(normal.loc[:, 2], normal.loc[:, 0])
+    np.testing.assert_array_equal(normal.scale[:, 2], normal.scale[:, 0])
+
+
+def test_split_components_revives_the_dead_where_frames_gather():
+    """Frames in two clusters 3 sigma either side of the one live component's mean: the
+    split sends a dead component to one cluster, a later round (splitting the live one
+    again) another to the other, so every frame ends up fitted to about its noise, and
+    any component left without frames is revived in turn."""
+    top, history = collapsed_mixture()
+    loc = top.conditional(history, None).components_distribution.distribution.loc[:, 0]
+    rng = np.random.default_rng(14)
+    side = np.where(np.arange(64) % 2, 1.0, -1.0)[:, None, None, None]
+    direction = rng.choice([-1.0, 1.0], size=loc.shape[1:])
+    z = loc.numpy() + 3.0 * side * direction + 0.1 * rng.normal(size=loc.shape)
+    before = top.conditional(history, None).log_prob(z).numpy()
+    pairs = top.split_components(history, None, z)
+    assert pairs[0] == (0, 1)
+    after = top.conditional(history, None)
+    joint = (tf.math.log_softmax(after.mixture_distribution.logits)
+             + after.components_distribution.log_prob(z[:, None]))
+    most_responsible = np.bincount(np.argmax(joint, axis=1), minlength=4)
+    assert most_responsible.min() >= 64 / (16 * 4)  # none is left dead
+    gained = (after.log_prob(z).numpy() - before) / np.prod(loc.shape[1:])
+    # A fitted frame gains the 3-sigma error's 4.5 nats per dimension, less a little for
+    # the noise and for weights split up to 3 ways.
+    assert gained.min() > 4.0
+    picked = np.argmax(after.components_distribution.log_prob(z[:, None]), axis=1)
+    assert not set(picked[side.ravel() > 0]) & set(picked[side.ravel() < 0])
+
+
+def test_split_components_leaves_a_mixture_without_dead_components_alone():
+    top, history = collapsed_mixture()
+    z = random_latents(CONFIG, 64, 1, seed=15)[0][-1][:, 0]
+    weights = [w.numpy() for w in top.weights]
+    assert top.split_components(history, None, z, min_share=0.0) == []
+    for old, new in zip(weights, top.weights):
+        np.testing.assert_array_equal(old, new.numpy())
+    assert make_prior().levels[-1].split_components(history, None, z) == []

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from videoflow_tf import visualize
+from videoflow_tf import pixels, visualize
 
 
 def terminal_verbosity():
@@ -138,6 +138,38 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
         if due_by_time or due_by_step:
             self.manager.save(checkpoint_number=step)
             self._last_save = time.monotonic()
+
+
+class ReviveComponents(keras.callbacks.Callback):
+    """When training starts and every `every` steps, revives the top prior's dead mixture
+    components (`LevelPrior.split_components`) on the conditional frames of `clips`
+    (uint8 [N, T, H, W, 3] training videos, encoded `batch_size` at a time), and prints
+    what it split. Components that collapse early, while their gradients are alike, never
+    come back by themselves, and a collapsed mixture samples only a few of the futures."""
+
+    def __init__(self, every, clips, batch_size=32):
+        super().__init__()
+        self.every, self.clips, self.batch_size = every, clips, batch_size
+
+    def on_train_begin(self, logs=None):
+        self._revive()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) % self.every == 0:
+            self._revive()
+
+    def _revive(self):
+        model = self.model
+        tops = [model.encode_values(pixels.bin_centres(clips))[0][-1]
+                for clips in np.array_split(self.clips, max(1, len(self.clips) // self.batch_size))]
+        history, _, z = model.prior.conditional_frames(tf.concat(tops, axis=0), None,
+                                                       model.config.min_history)
+        pairs = model.prior.levels[-1].split_components(history, None, z)
+        if pairs:
+            step = int(model.optimizer.iterations.numpy())
+            print(f"ReviveComponents: step {step}: top-prior components "
+                  f"{[dead for _, dead in pairs]} were dead; each now takes part of "
+                  f"{[live for live, _ in pairs]}'s frames.")
 
 
 class TrainingSummaries(keras.callbacks.Callback):

@@ -50,7 +50,10 @@ class VideoFlowConfig:
     component's) mean and scale is scaled by sigma^(2 beta) per dimension, so that a few
     uncertain dimensions (a moving shape's) are not drowned by many precise ones (the
     background's); the loss, its gradient through the latents and every reported
-    likelihood stay exact. 0 is maximum likelihood, the paper's.
+    likelihood stay exact. 0 is maximum likelihood, the paper's. With
+    `revive_components_every` N > 0, training splits live mixture components into dead
+    ones when it starts and every N steps (`callbacks.ReviveComponents`); 0: never, the
+    paper's (which has no mixture).
 
     Evaluation scores `num_target_frames` frames given `num_context_frames`; training scores
     the frames after the context in windows of `num_train_frames` frames, drawn from
@@ -90,6 +93,7 @@ class VideoFlowConfig:
     prior_reads_x1: bool = False
     top_prior_components: int = 1
     prior_beta: float = 0.0
+    revive_components_every: int = 0
     num_cond_latents: int = 3
     pad_history: bool = False
     num_context_frames: int = 3
@@ -233,6 +237,8 @@ _RULES = [
      "an int >= 1 (1: a Gaussian top prior, the paper's)"),
     ("prior_beta", lambda c: 0 <= c.prior_beta <= 1,
      "a number from 0 (maximum likelihood, the paper's) to 1"),
+    ("revive_components_every", lambda c: c.revive_components_every >= 0,
+     "an int >= 0 (0: never)"),
     ("learning_rate", lambda c: math.isfinite(c.learning_rate) and c.learning_rate > 0,
      "a finite number > 0"),
     ("warmup_steps", lambda c: c.warmup_steps >= 0, "an int >= 0"),

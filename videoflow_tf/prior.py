@@ -26,7 +26,9 @@ own past (Kumar et al. 2020, section 3; tensor2tensor's next_frame_glow). Per le
   and random offsets make the one with the smallest offsets win everywhere, so the
   offsets are initialised from data (with the ActNorms, `data_dependent_init`): the
   residuals z - mu of the initialisation batch's frames, M of them chosen far apart
-  (farthest-point), so each component starts at a different real future.
+  (farthest-point), so each component starts at a different real future. Components that
+  still die (lose all their frames to others) can be revived by splitting live ones
+  (`split_components`, run during training with `revive_components_every`).
 
 Every log sigma is clipped to [-LOG_SCALE_LIMIT, LOG_SCALE_LIMIT] so that densities stay
 finite for any input (trained priors stay far inside). Every Gaussian prior starts as
@@ -195,6 +197,82 @@ class LevelPrior(keras.layers.Layer):
         residuals = (z[:, None] - means)[:, 0]  # all components alike before this
         self.component_offsets.assign(farthest_points(residuals, self.components))
 
+    def split_components(self, history, x1, z, min_share=None):
+        """Revives the mixture's dead components (eager): each takes over part of a live
+        one's frames. Returns the (live, dead) pairs split; [] if none was dead.
+
+        history, x1, z: conditional frames, as `conditional` takes them (see
+        `LatentPrior.conditional_frames`). A component is dead when it is the most
+        responsible one for fewer than `min_share` of these frames (default 1 / (16M): a
+        healthy component may explain a single future of a single step, such as one of
+        stochastic shapes' 8 directions at the first of 4 steps, 1 / (4M) of the frames).
+        Each live component k, the one most responsible for the most frames first, is split
+        into one dead component j while dead ones remain; then the responsibilities are
+        recomputed and it repeats (one live component fills 8 in 3 rounds; a component
+        revived here is not split over again).
+
+        Splitting k into j: j gets k's columns of the encoder's head (so k's mean, scale
+        and logit), and both logits drop by log 2, which leaves the mixture unchanged; then
+        j's offset moves by the mean residual z - mu_k of the half of k's frames that k
+        fits worse. The halves are 2-means clusters of the residuals of the frames k is
+        most responsible for, whitened by k's scale; j takes the one whose centroid is
+        farther from k's mean. k is unchanged, so a frame it fitted loses at most log 2 of
+        density, while j starts where a group of its frames actually lies: an EM split.
+        """
+        count = self.components
+        if count == 1:
+            return []
+        min_share = 1 / (16 * count) if min_share is None else min_share
+        z = np.asarray(z)
+        pairs, revived = [], set()
+        for _ in range(count - 1):  # each round revives a component or is the last
+            distribution = self.conditional(history, x1)
+            responsibilities = _responsibilities(distribution, z)
+            share = np.bincount(np.argmax(responsibilities, axis=1), minlength=count) / len(z)
+            dead = [k for k in range(count) if share[k] < min_share and k not in revived]
+            if not dead:
+                break
+            live = sorted((k for k in range(count) if share[k] >= min_share),
+                          key=lambda k: -share[k])
+            normal = distribution.components_distribution.distribution
+            loc, scale = normal.loc.numpy(), normal.scale.numpy()
+            split = False
+            for k in live:
+                mine = responsibilities[:, k] > 0.5
+                if not dead or mine.sum() < 2:
+                    continue
+                residuals = z[mine] - loc[mine, k]
+                far = _far_half(np.reshape(residuals / scale[mine, k], (mine.sum(), -1)))
+                if far is None:
+                    continue
+                j = dead.pop(0)
+                self._copy_component(k, j, residuals[far].mean(axis=0))
+                pairs.append((k, j))
+                revived.add(j)
+                split = True
+            if not split:
+                break
+        return pairs
+
+    def _copy_component(self, source, target, shift):
+        """Component `target` becomes `source` with its offset moved by `shift`; both
+        logits drop by log 2 (see `split_components`)."""
+        width = 2 * self.latent_shape[-1]
+        logit = self.components * width
+        head = self.encoder.head
+        kernel, bias = head.kernel.numpy(), head.bias.numpy()
+        for array in (kernel, bias):
+            array[..., target * width:(target + 1) * width] = (
+                array[..., source * width:(source + 1) * width])
+            array[..., logit + target] = array[..., logit + source]
+        # The logit is the logit map's mean over positions: its bias moves it one for one.
+        bias[[logit + source, logit + target]] -= np.log(2.0)
+        head.kernel.assign(kernel)
+        head.bias.assign(bias)
+        offsets = self.component_offsets.numpy()
+        offsets[target] = offsets[source] + shift
+        self.component_offsets.assign(offsets)
+
     def _mixture(self, params, history):
         count, (height, width, channels) = self.components, self.latent_shape
         gaussians, logit_maps = tf.split(params, [count * 2 * channels, count], axis=-1)
@@ -242,7 +320,6 @@ class LatentPrior(keras.layers.Layer):
         return total
 
     def _level_log_prob(self, prior, z, x1, first, beta):
-        num_cond = self.num_cond_latents
         batch = tf.shape(z)[0]
         parts = []
         # Frames before `start` lack the history for the conditional prior.
@@ -254,17 +331,10 @@ class LatentPrior(keras.layers.Layer):
                                           z_now, beta))
 
         def conditional_log_prob():
-            count = tf.shape(z)[1] - start
-            # windows[s] = the K frame indices before frame start + s (with padding, indices
-            # before the first frame repeat frame 0).
-            windows = tf.maximum(start - num_cond + tf.range(count)[:, None]
-                                 + tf.range(num_cond)[None, :], 0)
-            history = _merge(tf.gather(z, windows, axis=1))
-            x1_now = None if x1 is None else _merge(x1[:, start:])
+            history, x1_now, z_now = self.conditional_frames(z, x1, start)
             if initializing():
-                prior.initialize_components(history, x1_now, _merge(z[:, start:]))
-            log_prob = fitting_log_prob(prior.conditional(history, x1_now),
-                                        _merge(z[:, start:]), beta)
+                prior.initialize_components(history, x1_now, z_now)
+            log_prob = fitting_log_prob(prior.conditional(history, x1_now), z_now, beta)
             return tf.reshape(log_prob, [batch, -1])
 
         # Convolutions must not see an empty batch: skip the conditional frames when a
@@ -275,6 +345,18 @@ class LatentPrior(keras.layers.Layer):
         elif z.shape[1] > start:
             parts.append(conditional_log_prob())
         return tf.concat([tf.reshape(part, [batch, -1]) for part in parts], axis=1)
+
+    def conditional_frames(self, z, x1, start):
+        """The frames t >= start of one level's latents z [B, T, h, w, c] (and x1, or None),
+        with their histories, as `LevelPrior.conditional` takes them: (history
+        [B * (T - start), K, h, w, c], x1 [B * (T - start), h, w, c] or None, z [B * (T -
+        start), h, w, c]). With `pad_history`, indices before the first frame repeat it."""
+        num_cond = self.num_cond_latents
+        # windows[s] = the K frame indices before frame start + s.
+        windows = tf.maximum(start - num_cond + tf.range(tf.shape(z)[1] - start)[:, None]
+                             + tf.range(num_cond)[None, :], 0)
+        history = _merge(tf.gather(z, windows, axis=1))
+        return history, None if x1 is None else _merge(x1[:, start:]), _merge(z[:, start:])
 
     def distribution(self, level, history, x1, conditional):
         """p(z^(level)) of one new frame, for sampling (see `draw`).
@@ -323,6 +405,34 @@ def farthest_points(points, count):
         chosen.append(int(np.argmax(distances)))
         distances = np.minimum(distances, np.sum((flat - flat[chosen[-1]]) ** 2, axis=1))
     return tf.gather(points, chosen)
+
+
+def _responsibilities(mixture, z):
+    """p(component | z) [N, M] of frames z [N, h, w, c] under `mixture`, as numpy."""
+    joint = (tf.math.log_softmax(mixture.mixture_distribution.logits, axis=-1)
+             + mixture.components_distribution.log_prob(z[:, None]))
+    return tf.nn.softmax(joint, axis=-1).numpy()
+
+
+def _far_half(points, iterations=20):
+    """2-means of `points` [N, D], started from the sign of their first principal
+    component: a bool mask [N] of the cluster whose centroid is farther from 0, or None
+    when one cluster is empty (all points alike)."""
+    centred = points - points.mean(axis=0)
+    labels = centred @ np.linalg.svd(centred, full_matrices=False)[2][0] > 0
+    for _ in range(iterations):
+        if labels.all() or not labels.any():
+            return None
+        centroids = [points[labels == side].mean(axis=0) for side in (False, True)]
+        nearer_true = (np.sum((points - centroids[1]) ** 2, axis=1)
+                       < np.sum((points - centroids[0]) ** 2, axis=1))
+        if np.array_equal(nearer_true, labels):
+            break
+        labels = nearer_true
+    if labels.all() or not labels.any():
+        return None
+    centroids = [points[labels == side].mean(axis=0) for side in (False, True)]
+    return labels if np.sum(centroids[1] ** 2) > np.sum(centroids[0] ** 2) else ~labels
 
 
 def _merge(x):

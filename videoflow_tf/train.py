@@ -24,6 +24,10 @@ TensorBoard (`MODEL_DIR/logs/train`): `bpp` (mean over the last `summary_every` 
 framed in orange) every `sample_every` steps and at the end; the sample monitor's numbers
 in `MODEL_DIR/logs/monitor`.
 
+A mixture top prior with `revive_components_every` N > 0 gets its dead components revived
+(`ReviveComponents`) from the frames of the first 256 training videos, when training starts
+(also when it resumes) and every N steps; each revival prints a line.
+
 Several devices or machines (`strategy`, see `vf.distribute`): the batch size is the global
 one, split over the replicas, and a checkpoint of one strategy resumes under another. With
 `multi_worker` every worker runs the same command; all of them restore from MODEL_DIR (so it
@@ -42,8 +46,9 @@ import keras
 import tensorflow as tf
 
 from videoflow_tf import data, distribute, run_dir
-from videoflow_tf.callbacks import (CpuTime, PeriodicCheckpoint, StepProgress, StopAtStep,
-                                    StopOnNonFiniteLoss, TrainingSummaries, terminal_verbosity)
+from videoflow_tf.callbacks import (CpuTime, PeriodicCheckpoint, ReviveComponents, StepProgress,
+                                    StopAtStep, StopOnNonFiniteLoss, TrainingSummaries,
+                                    terminal_verbosity)
 from videoflow_tf.config import CONFIG_NAMES, resolve_config
 from videoflow_tf.data import check_dataset
 from videoflow_tf.model import VideoFlow
@@ -54,6 +59,7 @@ from videoflow_tf.usage import UsageError, non_negative, positive
 from videoflow_tf.videos import dataset_frames, load_videos
 
 NUM_SUMMARY_VIDEOS = 4
+REVIVE_VIDEOS = 256  # the first training videos, whose frames ReviveComponents splits on
 
 
 def add_arguments(parser):
@@ -227,6 +233,10 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
             os.path.join(model_dir, run_dir.LOG_DIR), summary_every, sample_every, contexts))
     if monitor is not None:
         all_callbacks.append(monitor)
+    if config.revive_components_every and config.top_prior_components > 1:
+        clips = load_videos(config, "train", REVIVE_VIDEOS, data_dir,
+                            num_frames=config.num_train_frames)
+        all_callbacks.append(ReviveComponents(config.revive_components_every, clips))
     if verbose is None:
         verbose = terminal_verbosity()
     if verbose:
