@@ -227,8 +227,8 @@ class LevelPrior(keras.layers.Layer):
         pairs, revived = [], set()
         for _ in range(count - 1):  # each round revives a component or is the last
             distribution = self.conditional(history, x1)
-            responsibilities = _responsibilities(distribution, z)
-            share = np.bincount(np.argmax(responsibilities, axis=1), minlength=count) / len(z)
+            responsible = responsibilities(distribution, z)
+            share = np.bincount(np.argmax(responsible, axis=1), minlength=count) / len(z)
             dead = [k for k in range(count) if share[k] < min_share and k not in revived]
             if not dead:
                 break
@@ -238,7 +238,7 @@ class LevelPrior(keras.layers.Layer):
             loc, scale = normal.loc.numpy(), normal.scale.numpy()
             split = False
             for k in live:
-                mine = responsibilities[:, k] > 0.5
+                mine = responsible[:, k] > 0.5
                 if not dead or mine.sum() < 2:
                     continue
                 residuals = z[mine] - loc[mine, k]
@@ -407,7 +407,7 @@ def farthest_points(points, count):
     return tf.gather(points, chosen)
 
 
-def _responsibilities(mixture, z):
+def responsibilities(mixture, z):
     """p(component | z) [N, M] of frames z [N, h, w, c] under `mixture`, as numpy."""
     joint = (tf.math.log_softmax(mixture.mixture_distribution.logits, axis=-1)
              + mixture.components_distribution.log_prob(z[:, None]))
