@@ -10,17 +10,12 @@ largest) and its mean mixture weight are printed per frame index. `used` counts 
 components most responsible for at least 1/(16M) of a frame index's videos: a collapsed
 mixture uses one or two however many it has, and samples only their futures.
 """
-import argparse
-import json
-
 import numpy as np
 import tensorflow as tf
 
+from model_on_test_videos import parse_model_and_videos, write_rows
 from videoflow_tf import pixels
-from videoflow_tf.open_model import open_model, python_model
 from videoflow_tf.prior import responsibilities
-from videoflow_tf.usage import UsageError
-from videoflow_tf.videos import load_videos
 
 
 def frame_rows(model, videos):
@@ -43,30 +38,21 @@ def frame_rows(model, videos):
     return rows
 
 
+def check_mixture(model, path):
+    if model.config.top_prior_components == 1:
+        raise SystemExit(f"{path!r} has a Gaussian top prior (top_prior_components 1), not "
+                         "a mixture")
+
+
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("model", help="training run folder or exported SavedModel")
-    parser.add_argument("--videos", type=int, default=256, help="test videos (default 256)")
-    parser.add_argument("--data-dir", help="TFDS data folder (default: TFDS's)")
-    parser.add_argument("--out", help="also write the rows as JSON here")
-    args = parser.parse_args()
-    model = python_model(open_model(args.model))
-    config = model.config
-    if config.top_prior_components == 1:
-        raise UsageError(f"{args.model!r} has a Gaussian top prior (top_prior_components 1), "
-                         "not a mixture")
-    videos = load_videos(config, "test", args.videos, args.data_dir,
-                         num_frames=config.num_context_frames + config.num_target_frames)
+    args, model, videos = parse_model_and_videos(__doc__.split("\n")[0], default_videos=256,
+                                                 check=check_mixture)
     rows = frame_rows(model, videos)
     print(f"{'frame':>5} | {'used':>4} | share most responsible, per component")
     for row in rows:
         print(f"{row['frame']:>5} | {row['used']:>4} | "
               + " ".join(f"{s:.3f}" for s in row["most responsible"]))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as file:
-            json.dump({"model": args.model, "videos": len(videos), "frames": rows}, file,
-                      indent=1)
-
+    write_rows(args, videos, "frames", rows)
 
 if __name__ == "__main__":
     main()

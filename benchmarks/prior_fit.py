@@ -18,15 +18,11 @@ than 0.5; there, per level, the table prints:
 
 The top level's mixture is compared through its most probable component.
 """
-import argparse
-import json
-
 import numpy as np
 import tensorflow as tf
 
+from model_on_test_videos import parse_model_and_videos, write_rows
 from videoflow_tf import pixels
-from videoflow_tf.open_model import open_model, python_model
-from videoflow_tf.videos import load_videos
 
 COLUMNS = ("level", "latent shape", "moving", "deviation", "error", "explained", "sigma",
            "history effect")
@@ -74,26 +70,13 @@ def level_rows(model, videos):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("model", help="training run folder or exported SavedModel")
-    parser.add_argument("--videos", type=int, default=64, help="test videos (default 64)")
-    parser.add_argument("--data-dir", help="TFDS data folder (default: TFDS's)")
-    parser.add_argument("--out", help="also write the rows as JSON here")
-    args = parser.parse_args()
-    model = python_model(open_model(args.model))
-    config = model.config
-    videos = load_videos(config, "test", args.videos, args.data_dir,
-                         num_frames=config.num_context_frames + config.num_target_frames)
+    args, model, videos = parse_model_and_videos(__doc__.split("\n")[0], default_videos=64)
     rows = level_rows(model, videos)
     print(" | ".join(COLUMNS))
     for row in rows:
         print(" | ".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
                          for c in COLUMNS))
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as file:
-            json.dump({"model": args.model, "videos": len(videos), "levels": rows}, file,
-                      indent=1)
-
+    write_rows(args, videos, "levels", rows)
 
 if __name__ == "__main__":
     main()

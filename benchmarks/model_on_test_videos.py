@@ -1,0 +1,34 @@
+"""The command line of the benchmarks that study a trained model on its test videos."""
+import argparse
+import json
+
+from videoflow_tf.open_model import open_model, python_model
+from videoflow_tf.videos import load_videos
+
+
+def parse_model_and_videos(description, default_videos, check=None):
+    """(args, model, videos): parses MODEL, --videos, --data-dir and --out, opens MODEL (a
+    training run folder or an exported SavedModel), calls `check(model, path)` if given
+    (it raises on a model the benchmark cannot study), and loads the first test videos,
+    num_context_frames + num_target_frames frames each."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("model", help="training run folder or exported SavedModel")
+    parser.add_argument("--videos", type=int, default=default_videos,
+                        help=f"test videos (default {default_videos})")
+    parser.add_argument("--data-dir", help="TFDS data folder (default: TFDS's)")
+    parser.add_argument("--out", help="also write the rows as JSON here")
+    args = parser.parse_args()
+    model = python_model(open_model(args.model))
+    if check is not None:
+        check(model, args.model)
+    config = model.config
+    videos = load_videos(config, "test", args.videos, args.data_dir,
+                         num_frames=config.num_context_frames + config.num_target_frames)
+    return args, model, videos
+
+
+def write_rows(args, videos, key, rows):
+    """Writes {"model", "videos", key: rows} as JSON to --out, if given."""
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as file:
+            json.dump({"model": args.model, "videos": len(videos), key: rows}, file, indent=1)
