@@ -148,6 +148,16 @@ def test_gradient_clipping_caps_the_global_batch_gradient_under_mirrored(shapes_
     assert result["weight_difference"] < 1e-7, result
 
 
+def test_reviving_mixture_components_under_mirrored_matches_one_device():
+    """ReviveComponents on a collapsed mixture under MirroredStrategy revives the same
+    components as on one device, with the same weights, on both replicas."""
+    out = run_script("mirrored_revive.py", timeout=180)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["single_logits"][0] > -5 and min(result["single_logits"][1:]) > -5
+    assert result["replicated_logits"] == result["single_logits"]
+    assert result["replicas_equal"] and result["difference_from_single"] == 0.0, result
+
+
 # ------------------------------------------------------------------------ MultiWorkerMirrored
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from videoflow_tf import pixels, visualize
+from videoflow_tf import distribute, pixels, visualize
 
 
 def terminal_verbosity():
@@ -164,7 +164,10 @@ class ReviveComponents(keras.callbacks.Callback):
                 for clips in np.array_split(self.clips, max(1, len(self.clips) // self.batch_size))]
         history, _, z = model.prior.conditional_frames(tf.concat(tops, axis=0), None,
                                                        model.config.min_history)
-        pairs = model.prior.levels[-1].split_components(history, None, z)
+        top = model.prior.levels[-1]
+        pairs = top.split_components(history, None, z)
+        # Every worker splits on the same videos, but rounding may differ between them.
+        distribute.copy_first_replica(model.distribute_strategy, top.variables)
         if pairs:
             step = int(model.optimizer.iterations.numpy())
             print(f"ReviveComponents: step {step}: top-prior components "

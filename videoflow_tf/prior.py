@@ -209,7 +209,7 @@ class LevelPrior(keras.layers.Layer):
         Each live component k, the one most responsible for the most frames first, is split
         into one dead component j while dead ones remain; then the responsibilities are
         recomputed and it repeats (one live component fills 8 in 3 rounds; a component
-        revived here is not split over again).
+        revived here is not taken for dead again).
 
         Splitting k into j: j gets k's columns of the encoder's head (so k's mean, scale
         and logit), and both logits drop by log 2, which leaves the mixture unchanged; then
