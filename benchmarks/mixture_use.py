@@ -54,5 +54,6 @@ def main():
               + " ".join(f"{s:.3f}" for s in row["most responsible"]))
     write_rows(args, videos, "frames", rows)
 
+
 if __name__ == "__main__":
     main()

@@ -146,8 +146,8 @@ def test_init_from_a_model_of_another_architecture_is_refused(run, shapes_data_d
 def test_training_revives_the_dead_components_of_a_collapsed_mixture(shapes_data_dir, tmp_path,
                                                                      capsys):
     """A mixture whose components 1-3 have no weight and fit no frame (as after a
-    collapse early in training), trained on with revive_components_every: they are split off component 0
-    when training starts, and keep their new weight."""
+    collapse early in training), trained on with revive_components_every: they are split
+    off component 0 when training starts, and keep their new weight."""
     mixture = ["--set", "top_prior_components=4", "--monitor-every", "0"]
     assert cli.main(train_args(tmp_path / "collapsed", shapes_data_dir, 1, *mixture)) == 0
     model, step = open_model.load_model(str(tmp_path / "collapsed"))

@@ -84,7 +84,10 @@ def test_replace_returns_a_variant_and_keeps_the_original():
     (dict(prior_beta=-0.5), "prior_beta", "from 0 (maximum likelihood"),
     (dict(prior_beta=1.5), "prior_beta", "to 1"),
     (dict(prior_beta=float("nan")), "prior_beta", "to 1"),
-    (dict(revive_components_every=-1), "revive_components_every", ">= 0 (0: never)"),
+    (dict(revive_components_every=-1, top_prior_components=8), "revive_components_every",
+     ">= 0 (0: never)"),
+    (dict(revive_components_every=1000), "revive_components_every",
+     "0 unless top_prior_components > 1"),
 ])
 def test_bad_values_name_field_and_rule(changes, field, rule):
     with pytest.raises(ValueError, match=field) as error:

@@ -53,7 +53,7 @@ class VideoFlowConfig:
     likelihood stay exact. 0 is maximum likelihood, the paper's. With
     `revive_components_every` N > 0, training splits live mixture components into dead
     ones when it starts and every N steps (`callbacks.ReviveComponents`); 0: never, the
-    paper's (which has no mixture).
+    paper's (which has no mixture), and the only value without one.
 
     Evaluation scores `num_target_frames` frames given `num_context_frames`; training scores
     the frames after the context in windows of `num_train_frames` frames, drawn from
@@ -237,8 +237,9 @@ _RULES = [
      "an int >= 1 (1: a Gaussian top prior, the paper's)"),
     ("prior_beta", lambda c: 0 <= c.prior_beta <= 1,
      "a number from 0 (maximum likelihood, the paper's) to 1"),
-    ("revive_components_every", lambda c: c.revive_components_every >= 0,
-     "an int >= 0 (0: never)"),
+    ("revive_components_every", lambda c: c.revive_components_every == 0
+     or (c.revive_components_every > 0 and c.top_prior_components > 1),
+     "an int >= 0 (0: never), and 0 unless top_prior_components > 1 (a mixture)"),
     ("learning_rate", lambda c: math.isfinite(c.learning_rate) and c.learning_rate > 0,
      "a finite number > 0"),
     ("warmup_steps", lambda c: c.warmup_steps >= 0, "an int >= 0"),

@@ -236,10 +236,12 @@ class LevelPrior(keras.layers.Layer):
                           key=lambda k: -share[k])
             normal = distribution.components_distribution.distribution
             loc, scale = normal.loc.numpy(), normal.scale.numpy()
-            split = False
+            split_before = len(pairs)
             for k in live:
                 mine = responsible[:, k] > 0.5
-                if not dead or mine.sum() < 2:
+                if not dead:
+                    break
+                if mine.sum() < 2:
                     continue
                 residuals = z[mine] - loc[mine, k]
                 far = _far_half(np.reshape(residuals / scale[mine, k], (mine.sum(), -1)))
@@ -249,8 +251,7 @@ class LevelPrior(keras.layers.Layer):
                 self._copy_component(k, j, residuals[far].mean(axis=0))
                 pairs.append((k, j))
                 revived.add(j)
-                split = True
-            if not split:
+            if len(pairs) == split_before:
                 break
         return pairs
 

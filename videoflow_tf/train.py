@@ -233,7 +233,7 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
             os.path.join(model_dir, run_dir.LOG_DIR), summary_every, sample_every, contexts))
     if monitor is not None:
         all_callbacks.append(monitor)
-    if config.revive_components_every and config.top_prior_components > 1:
+    if config.revive_components_every:
         clips = load_videos(config, "train", REVIVE_VIDEOS, data_dir,
                             num_frames=config.num_train_frames)
         all_callbacks.append(ReviveComponents(config.revive_components_every, clips))
