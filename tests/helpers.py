@@ -16,7 +16,7 @@ from videoflow_tf.datasets.bair_action_free import fake_data
 
 TINY = vf.get_config("tiny")  # 8x8 frames, 2 levels, 2 context + 2 target frames, skip
 CONTEXT, TARGET = TINY.num_context_frames, TINY.num_target_frames
-SHAPES_SPLIT_SIZES = {"train": 32, "test": 8}  # the videos of conftest's shapes_data_dir
+SHAPES_SPLIT_SIZES = {"train": 32, "validation": 8, "test": 8}  # the videos of conftest's shapes_data_dir
 
 
 def moving_squares(num_videos=4, frames=4, seed=0):

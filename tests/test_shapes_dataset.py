@@ -151,6 +151,52 @@ def test_rendering_is_pinned_across_machines():
 PINNED_DIGEST = "5066fb9c33827b2312dbee8d752329bbc87c492ccee3a5b8dfbeceed33b0849c"
 
 
+def split_digest(examples):
+    """One digest of a split's examples, whatever their order: the sha256 of the sorted
+    sha256 digests of each example's video bytes and labels."""
+    digests = []
+    for example in examples:
+        digest = hashlib.sha256(np.asarray(example["video"], np.uint8).tobytes())
+        digest.update(np.int64([example["shape"], example["color"]]).tobytes())
+        digest.update(np.float32([example["size"]]).tobytes())
+        digest.update(np.asarray(example["velocity"], np.float32).tobytes())
+        digests.append(digest.hexdigest())
+    return hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()
+
+
+# split_digest of the train and test splits as TFDS stored them in version 1.0.0 of the
+# gray config (read back with tfds.load), before the validation split existed.
+VERSION_1_0_0_DIGESTS = {
+    "train": (9091, "c8a1fb4804222689c7495a171c8a220a3105ced80bc3e34a5a8bf95bbff04a68"),
+    "test": (909, "ace02c987d6f2cb1ba6c205b2ae1ed1e195ffee54ac60ee177d163f09ed00865"),
+}
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_train_and_test_keep_the_videos_of_version_1_0_0(split):
+    builder = shapes.Builder(config="gray", data_dir="unused")
+    size, digest = VERSION_1_0_0_DIGESTS[split]
+    assert builder.SPLIT_SIZES[split] == size
+    examples = (example for _, example in
+                builder._generate_examples(builder.SPLIT_STREAMS[split], size))
+    assert split_digest(examples) == digest
+
+
+def test_validation_videos_are_new_and_cover_every_label():
+    builder = shapes.Builder(config="gray", data_dir="unused")
+    validation = _stack(example for _, example in builder._generate_examples(
+        builder.SPLIT_STREAMS["validation"], builder.SPLIT_SIZES["validation"]))
+    assert validation["video"].shape == (909, 5, 64, 64, 3)
+    assert set(validation["shape"]) == {0, 1, 2} and set(validation["color"]) == set(range(6))
+    assert len({tuple(v) for v in validation["velocity"]}) == 8
+    test = rendering.sample_parameters(np.random.default_rng([shapes.SEED, 1]), 909)
+    train = rendering.sample_parameters(np.random.default_rng([shapes.SEED, 0]), 9091)
+    for other in (test, train):  # no validation video repeats another split's parameters
+        seen = set(zip(other["shape"], other["color"], other["size"].astype(np.float32)))
+        assert not seen & set(zip(validation["shape"], validation["color"],
+                                  validation["size"]))
+
+
 def test_preparing_shows_how_many_videos_of_each_split_are_done(tmp_path, capsys):
     with mock.patch.object(shapes.Builder, "SPLIT_SIZES", {"train": 3, "test": 2}):
         tfds.builder("stochastic_shapes", data_dir=str(tmp_path)).download_and_prepare()

@@ -1,13 +1,17 @@
 """`stochastic_shapes`: the VideoFlow paper's "stochastic movement" videos, generated locally.
 
-10,000 videos of 5 frames, 64 x 64 RGB: one circle, square or triangle of one
-of six colours moving in a straight line from the centre in one of 8
+10,000 videos of 5 frames, 64 x 64 RGB (9,091 train, 909 test, as in the
+paper), plus 909 validation videos for choosing runs, steps and temperatures
+(the paper's data has no validation split): one circle, square or triangle of
+one of six colours moving in a straight line from the centre in one of 8
 directions (the direction is the only thing a model cannot infer from frame 0).
 Nothing is downloaded; `rendering.py` draws every video from a fixed seed, so
 every machine builds the same uint8 frames, byte for byte, and the same labels
-(the PNG files TFDS stores them in may differ with the encoder's version).
-See `rendering.py` for the geometry. Building all 10,000 videos takes about
-20 s on 2 CPU cores (`benchmarks/stochastic_shapes_build.py`).
+(the PNG files TFDS stores them in may differ with the encoder's version). Each
+split has its own random stream, so version 1.1.0's new validation split left
+train and test as they were in 1.0.0, video for video. See `rendering.py` for
+the geometry. Building all 10,909 videos takes about 20 s on 2 CPU cores
+(`benchmarks/stochastic_shapes_build.py`).
 
 Configs: `gray` (default; background RGB (128, 128, 128), the mid gray of the
 paper's text) and `black` (the original tensor2tensor code's background). Both
@@ -23,7 +27,7 @@ import tensorflow_datasets as tfds
 
 from videoflow_tf.datasets.stochastic_shapes import rendering
 
-SEED = 20190304  # arXiv 1903.01434; split i draws from default_rng([SEED, i])
+SEED = 20190304  # arXiv 1903.01434; a split draws from default_rng([SEED, its stream])
 _CHUNK = 250  # videos rendered per vectorised call
 
 
@@ -35,8 +39,12 @@ class ShapesConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
     """Seeded numpy renderer of the stochastic-shapes videos."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "Initial release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "Initial release.",
+        "1.1.0": "Adds a validation split of 909 videos drawn from its own random stream; "
+                 "train and test are unchanged, video for video.",
+    }
     BUILDER_CONFIGS = [
         ShapesConfig(name="gray", description="Mid-gray (128, 128, 128) background, as in the paper.",
                      background=(128, 128, 128)),
@@ -46,7 +54,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     DEFAULT_BUILDER_CONFIG_NAME = "gray"
     # Videos per split; split index i always holds the same i-th video, so
     # tests may shrink these without changing the videos they keep.
-    SPLIT_SIZES = {"train": 9091, "test": 909}
+    SPLIT_SIZES = {"train": 9091, "validation": 909, "test": 909}
+    # The random stream of each split (see `_generate_examples`): fixed per split, so
+    # that adding a split never changes another's videos.
+    SPLIT_STREAMS = {"train": 0, "test": 1, "validation": 2}
 
     # The package installs from `datasets/` as `videoflow_tf.datasets` (a
     # package_dir mapping), so TFDS's guess of this module's folder from its
@@ -85,9 +96,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         del dl_manager  # generated locally
-        # Each split draws from its own stream, seeded by the split's position.
-        return {split: self._generate_examples(index, size)
-                for index, (split, size) in enumerate(self.SPLIT_SIZES.items())}
+        return {split: self._generate_examples(self.SPLIT_STREAMS[split], size)
+                for split, size in self.SPLIT_SIZES.items()}
 
     def _generate_examples(self, stream, num_videos):
         rng = np.random.default_rng([SEED, stream])

@@ -6,7 +6,7 @@ import tensorflow_datasets as tfds
 
 from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_builder as shapes
 
-_SPLITS = {"train": 6, "test": 3}
+_SPLITS = {"train": 6, "validation": 3, "test": 3}
 
 
 class StochasticShapesTest(tfds.testing.DatasetBuilderTestCase):
@@ -20,7 +20,7 @@ class StochasticShapesTest(tfds.testing.DatasetBuilderTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # The full 10,000 videos are for real builds; a few keep this test fast.
+        # The full 10,909 videos are for real builds; a few keep this test fast.
         cls._sizes = mock.patch.object(shapes.Builder, "SPLIT_SIZES", _SPLITS)
         cls._sizes.start()
 
