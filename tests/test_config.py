@@ -67,6 +67,7 @@ def test_replace_returns_a_variant_and_keeps_the_original():
 
 @pytest.mark.parametrize("changes, field, rule", [
     (dict(coupling="volume"), "coupling", "'affine', 'additive'"),
+    (dict(dequantization="learned"), "dequantization", "'uniform', 'variational'"),
     (dict(latent_encoder="mlp"), "latent_encoder", "conv_lstm"),
     (dict(latent_activation="tanh"), "latent_activation", "gatu"),
     (dict(image_size=12), "image_size", "multiple of 2**num_levels"),

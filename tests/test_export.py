@@ -24,7 +24,7 @@ from PIL import Image
 import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import tensorflow as tf
 
-from helpers import CONTEXT, TARGET, TINY, moving_squares, noise_videos, script
+from helpers import CONTEXT, TARGET, TINY, moving_squares, noise_videos, perturb, script
 from videoflow_tf import cli, export, open_model, rest_client, run_dir, visualize
 
 
@@ -385,6 +385,23 @@ def test_rest_response_of_the_saved_model_decodes_to_a_gif(tiny_model, exports, 
                              str(tmp_path / "x.gif")]) == 2
     assert "the model server answered with an error: temperature must be" \
         in capsys.readouterr().err
+
+
+def test_a_variational_dequantisation_model_serves_its_own_bound(tmp_path):
+    """q(u | x) inside the SavedModel: log_prob equals the Python model's bound at the
+    signature's fixed noise, and serving_default samples the Python model's frames."""
+    model = vf.VideoFlow(TINY.replace(dequantization="variational"))
+    model.initialize(noise_videos(4, CONTEXT + TARGET, seed=5))
+    perturb(model.dequantizer, seed=1, scale=0.1)
+    loaded = tf.saved_model.load(export.export_saved_model(model, str(tmp_path)))
+    answer = loaded.signatures["log_prob"](video=tf.constant(VIDEOS))
+    np.testing.assert_allclose(answer["log_prob"],
+                               model.log_prob(VIDEOS, seed=open_model.LOG_PROB_NOISE_SEED),
+                               rtol=1e-5)
+    frames = loaded.signatures["serving_default"](**sample_request(CONTEXTS, [1.0, 0.5], [3, 4]))
+    np.testing.assert_array_equal(
+        frames["frames"],
+        model.sample(CONTEXTS, TARGET, temperature=[1.0, 0.5], seed=np.array([3, 4])))
 
 
 def test_a_mixed_precision_model_exports_and_serves_its_own_likelihood(tmp_path):

@@ -15,6 +15,7 @@ VARIANTS = {
     "mixture, no skip": TINY.replace(top_prior_components=3, latent_skip=False),
     "padded one-frame context": TINY.replace(num_context_frames=1, pad_history=True),
     "affine, three frames of history": TINY.replace(coupling="affine", num_cond_latents=3),
+    "variational dequantisation": TINY.replace(dequantization="variational"),
 }
 
 

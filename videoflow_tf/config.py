@@ -19,6 +19,7 @@ COUPLINGS = ("affine", "additive")
 ACTIVATIONS = ("relu", "gatu")
 LATENT_ENCODERS = ("conv3d_net", "conv_net", "pointwise", "conv_lstm")
 MEMORY_SAVING = ("auto", "on", "off")
+DEQUANTIZATIONS = ("uniform", "variational")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,7 +28,12 @@ class VideoFlowConfig:
 
     Frames are `image_size` x `image_size` RGB. The flow has `num_levels` levels of
     `num_steps` steps each (ActNorm, invertible 1x1 conv, `coupling` coupling whose network
-    has `coupling_width` hidden channels and a `coupling_activation` middle layer).
+    has `coupling_width` hidden channels and a `coupling_activation` middle layer). Pixels
+    become the flow's continuous input by `dequantization`: "uniform" noise within each
+    pixel's bin (the paper's) or "variational", noise from a small network learned with
+    the model (Flow++), which lets the flow put its density inside the bins rather than
+    spread flat across them; both give a lower bound on the discrete likelihood
+    (`videoflow_tf.dequantization`).
 
     The prior of a frame's level-l latent is a diagonal Gaussian predicted by a
     `latent_encoder` network (`latent_encoder_width` hidden channels,
@@ -84,6 +90,7 @@ class VideoFlowConfig:
     coupling: str = "affine"
     coupling_width: int = 512
     coupling_activation: str = "gatu"
+    dequantization: str = "uniform"
     latent_encoder: str = "conv3d_net"
     latent_encoder_width: int = 256
     latent_encoder_depth: int = 5
@@ -222,6 +229,8 @@ _RULES = [
     ("coupling_width", lambda c: c.coupling_width >= 1, "an int >= 1"),
     ("coupling_activation", lambda c: c.coupling_activation in ACTIVATIONS,
      f"one of {ACTIVATIONS}"),
+    ("dequantization", lambda c: c.dequantization in DEQUANTIZATIONS,
+     f"one of {DEQUANTIZATIONS}"),
     ("latent_encoder", lambda c: c.latent_encoder in LATENT_ENCODERS,
      f"one of {LATENT_ENCODERS}"),
     ("latent_encoder_width", lambda c: c.latent_encoder_width >= 1, "an int >= 1"),

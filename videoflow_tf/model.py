@@ -4,7 +4,10 @@
 
 for the dequantised frame x_t = u8/255 - 0.5 + U(0, 1/256) and its latents z_t = flow(x_t).
 Bits per pixel of a clip = -(sum over scored frames) / (ln 2 * H*W*C * #scored frames), the
-convention of the paper and tensor2tensor, so numbers compare with the paper's.
+convention of the paper and tensor2tensor, so numbers compare with the paper's. With
+`dequantization="variational"` the noise within each bin comes from a learned q(u | x)
+instead, and log q is subtracted too (`videoflow_tf.dequantization`): the result is
+still a lower bound on the discrete log-likelihood, so bits per pixel an upper bound.
 
 Videos are uint8 [batch, frames, H, W, 3]. A clip's first `num_context_frames` frames are
 context; every later frame is scored given all frames before it.
@@ -18,9 +21,11 @@ import keras
 import tensorflow as tf
 
 from videoflow_tf import distribute, optim, pixels, sampling
+from videoflow_tf.bijectors import seeds
 from videoflow_tf.bijectors.actnorm import data_dependent_init
 from videoflow_tf.config import VideoFlowConfig
 from videoflow_tf.data import initialization_videos, videos_of
+from videoflow_tf.dequantization import make_dequantizer
 from videoflow_tf.flow import MultiScaleGlow
 from videoflow_tf.prior import LatentPrior
 
@@ -53,6 +58,10 @@ class VideoFlow(keras.Model):
             self.flow.build((None,) + config.image_shape)
         self.prior = LatentPrior(config, name="prior")
         self.prior.build()
+        self.dequantizer = make_dequantizer(
+            config.dequantization, seed=seeds.derived(config.seed, _DEQUANTIZER_SEED))
+        if isinstance(self.dequantizer, keras.layers.Layer):
+            self.dequantizer.build((None,) + config.image_shape)
         self.is_initialized = self.add_weight(shape=(), dtype="int32", initializer="zeros",
                                               trainable=False, name="is_initialized")
         self._bpp = keras.metrics.Mean(name="bpp")
@@ -121,7 +130,7 @@ class VideoFlow(keras.Model):
         """
         videos = self._check_videos(videos, "videos", 1)
         noise_seed = tf.constant([self._training_seed, 1])  # training steps fold in [seed, 0]
-        x = self._dequantize(videos, _TrainingNoise(noise_seed))
+        x, _ = self._dequantize(videos, _TrainingNoise(noise_seed))
         self.flow.initialize(_merge(x))
         with data_dependent_init():
             latents, conditions, _ = self.encode_values(x)
@@ -219,7 +228,9 @@ class VideoFlow(keras.Model):
         """[B, T - first] log p(x_t | x_<t) of the discrete frames t >= first (nats);
         `training` gives them the gradient that config.prior_beta asks for."""
         discretisation = math.prod(self.config.image_shape) * math.log(256.0)
-        return self.log_density(self._dequantize(video, seed), first, training) - discretisation
+        values, log_q = self._dequantize(video, seed)
+        return (self.log_density(values, first, training) - log_q[:, first:]
+                - discretisation)
 
     def log_density(self, values, first=None, training=False):
         """[B, T - first] continuous log-density (nats) of every frame t >= first of float
@@ -325,19 +336,18 @@ class VideoFlow(keras.Model):
     # ----------------------------------------------------------------- inputs
 
     def _dequantize(self, video, seed):
-        """video's pixels plus uniform noise within each pixel's bin: per video from a
-        training step's seed (_TrainingNoise), one draw shared by every video (an int or
-        int32 [2] `seed`), or unseeded (None)."""
-        x = pixels.lower_edges(video)
+        """(values, log q per frame [B, T]) of `video`: its pixels dequantised by
+        `self.dequantizer` from base noise U(0, 1) drawn per video from a training step's
+        seed (_TrainingNoise), once for all videos (an int or int32 [2] `seed`), or
+        unseeded (None)."""
+        shape = tf.shape(video)
         if isinstance(seed, _TrainingNoise):
-            noise = distribute.global_batch_uniform(tf.shape(x), seed.seed, 0.0,
-                                                    pixels.BIN_WIDTH)
+            noise = distribute.global_batch_uniform(shape, seed.seed)
         elif seed is None:
-            noise = tf.random.uniform(tf.shape(x), 0.0, pixels.BIN_WIDTH)
+            noise = tf.random.uniform(shape)
         else:  # one clip of noise for all videos, so that batching changes no result
-            noise = tf.random.stateless_uniform(tf.shape(x)[1:], sampling.seed_tensor(seed),
-                                                0.0, pixels.BIN_WIDTH)
-        return x + noise
+            noise = tf.random.stateless_uniform(shape[1:], sampling.seed_tensor(seed))
+        return self.dequantizer(video, noise)
 
     def _check_videos(self, video, name, min_frames):
         height, width, channels = self.config.image_shape
@@ -367,6 +377,9 @@ class VideoFlow(keras.Model):
                              f"h, w, c] with (h, w, c) = {shapes}; got "
                              f"{[(z.dtype.name, tuple(z.shape)) for z in latents]}")
         return latents
+
+
+_DEQUANTIZER_SEED = 2 ** 17  # apart from the flow's (level, step) and the prior's seeds
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,8 +3,9 @@
 For each new frame: z_top is drawn from its prior, then the flow runs in reverse level by
 level, each level's latent drawn from its prior given the level's past latents and the
 coarser levels of this frame; the new latents join the history. At temperature 1 the
-context frames are dequantised exactly as in training (seeded uniform noise within each
-pixel's bin), so the samples are draws from the same density that `log_prob` scores.
+context frames are dequantised exactly as in training (seeded noise within each pixel's
+bin, from the model's dequantizer), so the samples are draws from the same density that
+`log_prob` scores.
 
 `sample(model, ...)` returns a `Samples` record: the uint8 frames, the values before
 rounding, the drawn latents, and for each frame the log-density of its draws under the
@@ -62,7 +63,7 @@ def sample(model, context, num_frames, temperature, seed):
     num_cond, top = config.num_cond_latents, config.num_levels - 1
     streams = row_seeds(seed, context)
     context = context[:, -num_cond:]
-    context_values = _dequantize_context(context, streams, temperature)
+    context_values = _dequantize_context(model.dequantizer, context, streams, temperature)
     latents, _, _ = model.encode_values(context_values)
     histories = [_last_frames(z, num_cond, config.pad_history) for z in latents]
     known = tf.minimum(tf.shape(context)[1], num_cond)
@@ -107,14 +108,13 @@ def sample(model, context, num_frames, temperature, seed):
         log_det=log_det, invalid=pixels.invalid_count(values, axis=[1, 2, 3, 4]))
 
 
-def _dequantize_context(context, streams, temperature):
-    """The context's pixels plus dequantisation noise: uniform over each pixel's bin at
-    temperature 1, as in training, and shrunk towards the bin centre like every other
-    draw at lower temperatures (the centre at 0, so that temperature 0 is deterministic
-    given the mixture components picked)."""
-    noise = row_uniforms(streams, tf.shape(context)[1:], pixels.BIN_WIDTH, _CONTEXT_NOISE)
-    shrink = tf.minimum(tf.reshape(temperature, [-1, 1, 1, 1, 1]), 1.0)
-    return pixels.bin_centres(context) + shrink * (noise - pixels.BIN_WIDTH / 2)
+def _dequantize_context(dequantizer, context, streams, temperature):
+    """The context's pixels dequantised by the model's `dequantizer`: at temperature 1
+    as in training, and shrunk towards the bin's centre (q's, for a variational one) like
+    every other draw at lower temperatures, so that temperature 0 is deterministic given
+    the mixture components picked."""
+    noise = row_uniforms(streams, tf.shape(context)[1:], 1.0, _CONTEXT_NOISE)
+    return dequantizer.sample_values(context, noise, tf.minimum(temperature, 1.0))
 
 
 def _batch_major(stacked):
