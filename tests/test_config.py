@@ -82,6 +82,8 @@ def test_replace_returns_a_variant_and_keeps_the_original():
     (dict(gradient_clip_norm=0.0), "gradient_clip_norm", "None (no clipping) or a finite"),
     (dict(gradient_clip_norm=float("inf")), "gradient_clip_norm", "finite number > 0"),
     (dict(gradient_clip_norm="1"), "gradient_clip_norm", "a number or None"),
+    (dict(cosine_decay_steps=-1), "cosine_decay_steps", ">= 0 (0: no decay)"),
+    (dict(cosine_decay_floor=1.5), "cosine_decay_floor", "from 0 to 1"),
     (dict(prior_beta=-0.5), "prior_beta", "from 0 (maximum likelihood"),
     (dict(prior_beta=1.5), "prior_beta", "to 1"),
     (dict(prior_beta=float("nan")), "prior_beta", "to 1"),
@@ -119,6 +121,22 @@ def test_optimizer_is_papers_adam_with_linear_warmup():
     constant = vf.make_optimizer(vf.get_config("tiny"))
     assert float(constant._learning_rate(0)) == pytest.approx(5e-3)
     assert optimizer.global_clipnorm is None  # the paper does not clip
+
+
+def test_cosine_decay_follows_the_warmup_down_to_its_floor():
+    config = vf.get_config("tiny").replace(learning_rate=1e-3, warmup_steps=100,
+                                           cosine_decay_steps=1000, cosine_decay_floor=0.1)
+    schedule = vf.make_optimizer(config)._learning_rate
+    rates = [float(schedule(step)) for step in (0, 50, 100, 600, 1100, 5000)]
+    # Warm-up from 1e-5 to 1e-3, then 1e-4 + 9e-4 * (1 + cos(pi * t)) / 2 from t = 0 to 1.
+    np.testing.assert_allclose(rates, [1e-5, 5.05e-4, 1e-3, 5.5e-4, 1e-4, 1e-4], rtol=1e-5)
+    restored = keras.optimizers.Adam.from_config(
+        keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(
+            vf.make_optimizer(config))).get_config())
+    assert float(restored._learning_rate(600)) == pytest.approx(5.5e-4, rel=1e-5)
+    no_warmup = vf.make_optimizer(config.replace(warmup_steps=0))._learning_rate
+    np.testing.assert_allclose([float(no_warmup(s)) for s in (0, 500, 1000)],
+                               [1e-3, 5.5e-4, 1e-4], rtol=1e-5)
 
 
 def test_gradient_clip_norm_round_trips_and_the_model_not_the_optimizer_clips():

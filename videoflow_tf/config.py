@@ -109,6 +109,8 @@ class VideoFlowConfig:
     train_first_frames_only: bool = False  # off, as in config.json files written before it
     learning_rate: float = 3e-4
     warmup_steps: int = 10000
+    cosine_decay_steps: int = 0
+    cosine_decay_floor: float = 0.0
     gradient_clip_norm: Optional[float] = None
     batch_size: int = 5
     init_batch_size: int = 128
@@ -122,7 +124,8 @@ class VideoFlowConfig:
             _check_type(field, getattr(self, field.name))
         # Floats given as ints (learning_rate=1) are stored as floats so that
         # to_dict/from_dict and equality are exact.
-        for name in ("learning_rate", "temperature", "gradient_clip_norm", "prior_beta"):
+        for name in ("learning_rate", "temperature", "gradient_clip_norm", "prior_beta",
+                     "cosine_decay_floor"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, float(getattr(self, name)))
         for name, rule, expected in _RULES:
@@ -252,6 +255,9 @@ _RULES = [
     ("learning_rate", lambda c: math.isfinite(c.learning_rate) and c.learning_rate > 0,
      "a finite number > 0"),
     ("warmup_steps", lambda c: c.warmup_steps >= 0, "an int >= 0"),
+    ("cosine_decay_steps", lambda c: c.cosine_decay_steps >= 0, "an int >= 0 (0: no decay)"),
+    ("cosine_decay_floor", lambda c: 0 <= c.cosine_decay_floor <= 1,
+     "a number from 0 to 1 (the final fraction of learning_rate)"),
     ("gradient_clip_norm", lambda c: c.gradient_clip_norm is None
      or (math.isfinite(c.gradient_clip_norm) and c.gradient_clip_norm > 0),
      "None (no clipping) or a finite number > 0"),

@@ -1,5 +1,5 @@
-"""The paper's optimiser (Adam with a linear learning-rate warm-up and no decay) and how
-a training step applies its gradients."""
+"""The paper's optimiser (Adam with a linear learning-rate warm-up and no decay), an
+optional cosine decay after the warm-up, and how a training step applies its gradients."""
 import keras
 import tensorflow as tf
 
@@ -32,10 +32,18 @@ class LinearWarmup(keras.optimizers.schedules.LearningRateSchedule):
 
 def make_optimizer(config):
     """Adam(beta_1=0.85, beta_2=0.997, epsilon=1e-6) warming up linearly to
-    `config.learning_rate` over `config.warmup_steps` updates (tensor2tensor's), without
-    clipping: `VideoFlow.train_step` applies `config.gradient_clip_norm` itself, to the
-    gradient summed over replicas."""
-    schedule = LinearWarmup(config.learning_rate, config.warmup_steps)
+    `config.learning_rate` over `config.warmup_steps` updates (tensor2tensor's), then
+    constant or, with `config.cosine_decay_steps`, decaying as Keras' CosineDecay to
+    `config.cosine_decay_floor` of it; without clipping: `VideoFlow.train_step` applies
+    `config.gradient_clip_norm` itself, to the gradient summed over replicas."""
+    if config.cosine_decay_steps:
+        peak, warmup = config.learning_rate, config.warmup_steps
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=peak / max(warmup, 1) if warmup else peak,
+            decay_steps=config.cosine_decay_steps, alpha=config.cosine_decay_floor,
+            warmup_target=peak if warmup else None, warmup_steps=warmup)
+    else:
+        schedule = LinearWarmup(config.learning_rate, config.warmup_steps)
     return keras.optimizers.Adam(learning_rate=schedule, beta_1=0.85, beta_2=0.997,
                                  epsilon=1e-6)
 
