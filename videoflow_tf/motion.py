@@ -18,6 +18,11 @@ of real context frames followed by sampled ones:
   within COLOUR_TOLERANCE of the first frame's in every channel, and its appearance when
   besides its pixel count stays within a factor of 2 of the first frame's. The six colours differ by at least 191
   in some channel, and anti-aliased edges pull the mean of a small shape by up to about 70.
+
+These checks are loose (a line 15 degrees off a direction, uneven steps or a shape shrunk
+to one pixel of its colour all pass). `videoflow_tf.strict_motion` is the strict measure:
+it compares each sampled future with the 8 futures the renderer could have drawn for its
+example.
 """
 import math
 
