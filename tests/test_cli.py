@@ -29,7 +29,7 @@ from helpers import CONTEXT, SHAPES_SPLIT_SIZES, TINY, script
 from videoflow_tf import cli, export, open_model, run_dir, train as train_lib, visualize
 from videoflow_tf.monitor import SampleQuality, read_records
 from videoflow_tf.temperature_sweep import MAX_PSNR, frame_scores
-from videoflow_tf.videos import load_videos
+from videoflow_tf.videos import load_videos, shape_labels
 
 
 def _console_script():
@@ -81,10 +81,14 @@ def events(model_dir, log_dir=run_dir.LOG_DIR):
 def test_train_monitors_its_samples_in_json_lines_and_tensorboard(run):
     (record,) = read_records(os.path.join(run, run_dir.MONITOR_FILE))  # at the end only
     assert record["step"] == 6 and record["num_frames"] == 5 - CONTEXT
-    assert 0 < record["cpu_seconds"] and record["samples"] == SHAPES_SPLIT_SIZES["test"] * 2
+    # The monitor watches validation videos, all 8 of this small split, 2 seeds each.
+    assert 0 < record["cpu_seconds"] and record["samples"] == SHAPES_SPLIT_SIZES["validation"] * 2
     for key in ("sample_bpp", "real_bpp", "sample_to_real_bpp", "invalid_fraction",
-                "consistent_fraction", "colour_kept_fraction", "continued_fraction"):
+                "t1_bpp_ratio_median", "t1_bpp_ratio_above_2x", "faithful_fraction",
+                "distinct_directions", "consistent_fraction", "colour_kept_fraction",
+                "continued_fraction"):
         assert np.isfinite(record[key])
+    assert record["num_futures"] == record["samples"] and "futures" not in record
     logged = events(run, run_dir.MONITOR_LOG_DIR)
     for key in ("sample_bpp", "real_bpp", "consistent_fraction"):
         plugin, value = logged[f"samples/{key}"][6]
@@ -328,7 +332,11 @@ def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, shapes_d
     np.testing.assert_allclose(results["bpp"], expected.mean(), rtol=1e-5)
     samples = results["samples"]
     assert samples["num_videos"] == 5 and samples["num_frames"] == 5 - CONTEXT
-    assert sum(samples["direction_counts"].values()) == round(samples["consistent_fraction"] * 5)
+    assert sum(samples["direction_counts"].values()) == samples["faithful"]
+    assert sum(samples["loose_direction_counts"].values()) == round(
+        samples["consistent_fraction"] * 5)
+    assert [record["context"] for record in samples["futures"]] == list(range(5))
+    assert all(len(record["iou"]) == 5 - CONTEXT for record in samples["futures"])
     for key in ("sample_bpp", "real_bpp", "invalid_fraction", "colour_kept_fraction",
                 "continued_fraction"):
         assert np.isfinite(samples[key])
@@ -370,10 +378,16 @@ class _StubQuality(SampleQuality):
 def test_motion_metrics_tell_oracle_reverse_and_still_futures_apart(shapes_data_dir):
     config = TINY.replace(image_size=32, num_context_frames=2)
     videos = load_videos(config, "test", 8, shapes_data_dir, num_frames=5)
+    labels = shape_labels(config, "test", 8, shapes_data_dir)
     for mode, expected in [("oracle", 1.0), ("still", 0.0)]:
-        report = _StubQuality(config, videos, mode).measure(videos, 3, seeds_per_video=1)
+        report = _StubQuality(config, videos, mode).measure(videos, 3, seeds_per_video=1,
+                                                            labels=labels)
+        assert report["faithful_fraction"] == expected
         assert report["consistent_fraction"] == report["continued_fraction"] == expected
-        assert report["sample_to_real_bpp"] == 1.0 and report["colour_kept_fraction"] == 1.0
+        assert report["colour_kept_fraction"] == 1.0
+        assert report["sample_to_real_bpp"] == report["t1_bpp_ratio_median"] == 1.0
+        assert len(report["futures"]) == 8 and all(
+            record["faithful"] == bool(expected) for record in report["futures"])
     # Moving steadily, but back where the real step came from: not a continuation.
     reverse = _StubQuality(config, videos, "reverse")
     assert reverse.continued_fraction(videos, 2, 1.0, 1, 0) == 0.0

@@ -2,15 +2,18 @@
 samples are.
 
 Bits per pixel follow the paper: each video's first num_context_frames frames are given,
-the next num_target_frames are scored (teacher-forced), with seeded uniform dequantisation;
-reported per target frame and as their mean. The command then samples futures of test
-contexts and reports what the training monitor logs (`videoflow_tf.monitor`): the bits
-per pixel the model gives its own samples against real clips, the share of sampled values
-outside the pixel range, and for stochastic shapes, from the pixels, how many futures move
-steadily in one of the 8 directions, how they spread over the directions, how many keep
-the shape's colour (and size), and how many go on in the direction of one given real step
-(which tells a model that cannot choose a direction from one that cannot keep one).
-Writes a JSON file.
+the next num_target_frames are scored (teacher-forced), with seeded dequantisation noise;
+reported per target frame and as their mean. The command then samples futures of the
+same split's contexts and reports what the training monitor logs (`videoflow_tf.monitor`):
+the bits per pixel the model gives its own samples against real clips (and at
+temperature 1, where a model that believes its samples scores them like real clips, the
+median ratio per future and the share above 2), the share of sampled values outside the
+pixel range, and for stochastic shapes how many futures are faithful, each compared with
+the 8 futures its example could have had (`videoflow_tf.strict_motion`), with a 95%
+interval, how they spread over the directions (a chi-square test against uniform) and
+per context; then the looser pixel-only numbers of `videoflow_tf.motion`. Choose runs,
+steps and temperatures on `--split validation`; read test once, for the report. Writes
+a JSON file, with a record per sampled future.
 
 The model is a training run folder or a SavedModel written by `videoflow-tf export`, which
 is scored through its `log_prob` signature and sampled through `serving_default`, as TF
@@ -27,7 +30,7 @@ from videoflow_tf.callbacks import progress_bar
 from videoflow_tf.monitor import default_sample_frames, shows_motion
 from videoflow_tf.open_model import LOG_PROB_NOISE_SEED, ExportedModel, open_model
 from videoflow_tf.usage import UsageError, non_negative, output_file, positive
-from videoflow_tf.videos import evaluation_dataset, load_videos
+from videoflow_tf.videos import evaluation_dataset, load_videos, shape_labels
 
 
 def add_arguments(parser):
@@ -51,8 +54,8 @@ def add_arguments(parser):
                         help="seed of the dequantisation noise and the samples "
                         "(default: %(default)s)")
     parser.add_argument("--sample-videos", type=non_negative(int), metavar="N",
-                        help="test videos whose context frames the sample checks sample "
-                        "futures after; 0 skips them (default: every test video)")
+                        help="videos of --split whose context frames the sample checks "
+                        "sample futures after; 0 skips them (default: every one)")
     parser.add_argument("--samples-per-video", type=positive(int), default=1, metavar="K",
                         help="futures sampled per video, each with its own seed "
                         "(default: %(default)s)")
@@ -94,28 +97,40 @@ def run(args):
 
 
 def sample_quality(model, data_dir, args):
-    """`SampleQuality.measure` on the first --sample-videos test videos of an opened
-    `model` (see `videoflow_tf.open_model`), printed."""
+    """`SampleQuality.measure` on the first --sample-videos videos of --split of an
+    opened `model` (see `videoflow_tf.open_model`), printed."""
     config = model.config
     shapes = shows_motion(config)
     # A SavedModel's log_prob scores only clips of the target frames' length.
     frames = args.sample_frames or (config.num_target_frames if isinstance(model, ExportedModel)
                                     else default_sample_frames(config, data_dir))
     count = args.sample_videos or 10 ** 9  # None: the whole split
-    videos = load_videos(config, "test", count, data_dir,
+    videos = load_videos(config, args.split, count, data_dir,
                          num_frames=config.num_context_frames + frames)
+    labels = shape_labels(config, args.split, len(videos), data_dir) if shapes else None
     quality = model.sample_quality(args.batch_size)
     report = quality.measure(videos, frames, args.temperature, args.samples_per_video,
-                             args.seed, motion=shapes)
+                             args.seed, motion=shapes, labels=labels)
     print(f"{report['samples']} futures of {frames} frames sampled at temperature "
           f"{report['temperature']}: {report['sample_bpp']:.4f} bits per pixel under the "
           f"model (real clips {report['real_bpp']:.4f}; {report['nonfinite_sample_scores']} "
           f"not finite); {100 * report['invalid_fraction']:.2f}% of the sampled values "
           "outside the pixel range")
+    print(f"  at temperature 1, own futures score a median {report['t1_bpp_ratio_median']:.3g}"
+          f" times the real clips' bits per pixel; "
+          f"{100 * report['t1_bpp_ratio_above_2x']:.1f}% score more than twice")
     if shapes:
-        print(f"  {100 * report['consistent_fraction']:.1f}% move steadily in one direction "
-              f"({report['directions_used']} of 8 directions: {report['direction_counts']}); "
-              f"{100 * report['colour_kept_fraction']:.1f}% keep the colour, "
+        low, high = report["faithful_interval"]
+        p_value = report["chi_square_p_value"]
+        print(f"  {100 * report['faithful_fraction']:.1f}% faithful (95% interval "
+              f"{100 * low:.1f}-{100 * high:.1f}%): a future the data could have had, in "
+              f"every frame; directions {report['direction_counts']}, chi-square "
+              f"{report['chi_square'] or 0:.1f} against uniform (p = "
+              f"{'n/a' if p_value is None else f'{p_value:.3g}'}); "
+              f"{report['distinct_directions']:.2f} distinct directions per context "
+              f"({report['distinct_directions_uniform']:.2f} if uniform)")
+        print(f"  looser, from the pixels alone: {100 * report['consistent_fraction']:.1f}% "
+              f"move steadily, {100 * report['colour_kept_fraction']:.1f}% keep the colour, "
               f"{100 * report['appearance_kept_fraction']:.1f}% colour and size")
         if "continued_fraction" in report:
             print(f"  given one real step, {100 * report['continued_fraction']:.1f}% go on "

@@ -31,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from videoflow_tf import motion as motion_lib
+from videoflow_tf import strict_motion
 from videoflow_tf.callbacks import write_scalar
 from videoflow_tf.videos import dataset_frames
 
@@ -92,10 +93,12 @@ class SampleQuality:
                                for start in range(0, len(videos), self.batch_size)])
 
     def measure(self, videos, num_frames, temperature=None, seeds_per_video=2, seed=0,
-                motion=True):
+                motion=True, labels=None):
         """The metrics of the module docstring for uint8 real `videos` [N, T, H, W, 3]
         (T >= num_context_frames + num_frames; the continued-motion check, with motion,
-        samples num_frames - 1 frames after one more real frame)."""
+        samples num_frames - 1 frames after one more real frame). `labels`: what the
+        stochastic-shapes videos show (`videos.shape_labels`), for the strict motion
+        check; its per-future records are under "futures"."""
         config = self.model.config
         temperature = config.temperature if temperature is None else float(temperature)
         given = config.num_context_frames
@@ -104,10 +107,9 @@ class SampleQuality:
                              f"frames and {num_frames} real frames to compare with")
         contexts = np.repeat(videos[:, :given], seeds_per_video, axis=0)
         seeds = seed + np.arange(len(contexts))
-        frames, invalid = self.sample(contexts, num_frames, temperature, seeds)
-        sampled = np.concatenate([contexts, frames], axis=1)
-        sample_bpp = self.bits_per_pixel(sampled)
         real_bpp = self.bits_per_pixel(videos[:, :given + num_frames])
+        futures = self._scored_futures(contexts, num_frames, temperature, seeds)
+        sampled, sample_bpp, invalid = futures
         finite = np.isfinite(sample_bpp)
         results = {
             "temperature": temperature, "num_videos": len(videos),
@@ -115,9 +117,25 @@ class SampleQuality:
             "sample_bpp": float(np.mean(sample_bpp[finite])) if finite.any() else math.inf,
             "real_bpp": float(np.mean(real_bpp)),
             "nonfinite_sample_scores": int(np.sum(~finite)),
-            "invalid_fraction": float(invalid.sum() / frames.size),
+            "invalid_fraction": float(invalid.sum() / (len(sampled) * num_frames
+                                                       * np.prod(videos.shape[2:]))),
         }
         results["sample_to_real_bpp"] = results["sample_bpp"] / results["real_bpp"]
+        # Self-consistency where it has a reference value: at temperature 1 a model that
+        # believes its samples scores them like real clips.
+        if temperature != 1.0:
+            futures = self._scored_futures(contexts, num_frames, 1.0, seeds)
+        ratios = futures[1] / np.repeat(real_bpp, seeds_per_video)
+        results.update(t1_bpp_ratio_median=float(np.median(ratios)),
+                       t1_bpp_ratio_above_2x=float(np.mean(~(ratios <= 2.0))))
+        if labels is not None:
+            report = strict_motion.strict_report(
+                sampled, labels, np.repeat(np.arange(len(videos)), seeds_per_video),
+                labels["background"], context_frames=given)
+            ratio_at_t = sample_bpp / np.repeat(real_bpp, seeds_per_video)
+            for record, bpp, ratio in zip(report["futures"], sample_bpp, ratio_at_t):
+                record.update(bpp=float(bpp), bpp_ratio=float(ratio))
+            results.update(report)
         if motion:
             report = motion_lib.motion_report(sampled[:, given - 1:])
             results.update(
@@ -126,11 +144,18 @@ class SampleQuality:
                 direction_entropy_bits=report["direction_entropy_bits"],
                 colour_kept_fraction=report["colour_kept_fraction"],
                 appearance_kept_fraction=report["appearance_kept_fraction"],
-                direction_counts=report["direction_counts"])
+                loose_direction_counts=report["direction_counts"])
             if num_frames > 1 and self.sees_a_real_step():
                 results["continued_fraction"] = self.continued_fraction(
                     videos, num_frames - 1, temperature, seeds_per_video, seed)
         return results
+
+    def _scored_futures(self, contexts, num_frames, temperature, seeds):
+        """(clips: contexts + sampled frames, their bits per pixel [N], invalid values per
+        clip [N]) of futures sampled at `temperature`."""
+        frames, invalid = self.sample(contexts, num_frames, temperature, seeds)
+        clips = np.concatenate([contexts, frames], axis=1)
+        return clips, self.bits_per_pixel(clips), invalid
 
     def sees_a_real_step(self):
         """Whether the sampler can be given the context and one more real frame."""
@@ -149,16 +174,17 @@ class SampleQuality:
 
 class MonitorSamples(keras.callbacks.Callback):
     """Every `every` training steps (and at the end of training), measures
-    `SampleQuality` on the fixed real `videos` and appends a JSON line to `path` (with the
-    step, the training CPU seconds so far if `cpu_seconds` is given, and the wall time)
-    and the numeric metrics to TensorBoard under `samples/` in `log_dir` (if given)."""
+    `SampleQuality` on the fixed real `videos` (with their `labels`, for stochastic
+    shapes) and appends a JSON line to `path` (with the step, the training CPU seconds so
+    far if `cpu_seconds` is given, and the wall time; without the per-future records) and
+    the numeric metrics to TensorBoard under `samples/` in `log_dir` (if given)."""
 
     def __init__(self, path, every, videos, num_frames, seeds_per_video=2, motion=True,
-                 log_dir=None, cpu_seconds=None):
+                 log_dir=None, cpu_seconds=None, labels=None):
         super().__init__()
         self.path, self.every, self.videos = path, every, videos
         self.num_frames, self.seeds_per_video, self.motion = num_frames, seeds_per_video, motion
-        self.log_dir, self.cpu_seconds = log_dir, cpu_seconds
+        self.log_dir, self.cpu_seconds, self.labels = log_dir, cpu_seconds, labels
         self._last_step = None
 
     def on_train_begin(self, logs=None):
@@ -178,7 +204,8 @@ class MonitorSamples(keras.callbacks.Callback):
     def measure(self, step):
         results = self._quality.measure(self.videos, self.num_frames,
                                         seeds_per_video=self.seeds_per_video,
-                                        motion=self.motion)
+                                        motion=self.motion, labels=self.labels)
+        results.pop("futures", None)
         record = {"step": step, "time": time.time()}
         if self.cpu_seconds is not None:
             record["cpu_seconds"] = float(self.cpu_seconds.numpy())

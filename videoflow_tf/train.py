@@ -20,9 +20,9 @@ Numerical safety: an update whose loss or gradients are not finite is never appl
 weights of the last good step.
 
 TensorBoard (`MODEL_DIR/logs/train`): `bpp` (mean over the last `summary_every` steps),
-`learning_rate`, and `samples`, futures sampled from fixed test contexts (context frames
-framed in orange) every `sample_every` steps and at the end; the sample monitor's numbers
-in `MODEL_DIR/logs/monitor`.
+`learning_rate`, and `samples`, futures sampled from fixed validation contexts (context
+frames framed in orange) every `sample_every` steps and at the end; the sample monitor's
+numbers in `MODEL_DIR/logs/monitor`.
 
 A mixture top prior with `revive_components_every` N > 0 gets its dead components revived
 (`ReviveComponents`) from the frames of the first 256 training videos, when training starts
@@ -56,9 +56,12 @@ from videoflow_tf.monitor import MonitorSamples, default_sample_frames, shows_mo
 from videoflow_tf.open_model import copy_weights, model_config
 from videoflow_tf.optim import make_optimizer
 from videoflow_tf.usage import UsageError, non_negative, positive
-from videoflow_tf.videos import dataset_frames, load_videos
+from videoflow_tf.videos import dataset_frames, load_videos, shape_labels
 
 NUM_SUMMARY_VIDEOS = 4
+# What training watches (the monitor, TensorBoard's sampled futures) comes from validation:
+# choosing runs, steps or temperatures on the test split would bias its numbers.
+MONITOR_SPLIT = "validation"
 REVIVE_VIDEOS = 256  # the first training videos, whose frames ReviveComponents splits on
 
 
@@ -105,13 +108,14 @@ def add_arguments(parser):
                         help="TensorBoard sampled videos every N steps and at the end; "
                         "0: never (default: %(default)s)")
     parser.add_argument("--monitor-every", type=non_negative(int), default=1000, metavar="N",
-                        help="every N steps and at the end, sample futures of a few test "
-                        "videos and log how good they are (bits per pixel of the samples "
+                        help="every N steps and at the end, sample futures of the first "
+                        "validation videos and log how good they are (bits per pixel of the samples "
                         "against real clips, out-of-range values, and for stochastic "
                         "shapes their motion) to MODEL_DIR/monitor.jsonl and TensorBoard; "
                         "0: never (default: %(default)s)")
-    parser.add_argument("--monitor-videos", type=positive(int), default=16, metavar="N",
-                        help="test videos the monitor samples after (default: %(default)s)")
+    parser.add_argument("--monitor-videos", type=positive(int), default=64, metavar="N",
+                        help="validation videos the monitor samples after (default: "
+                        "%(default)s)")
     parser.add_argument("--monitor-seeds", type=positive(int), default=2, metavar="K",
                         help="samples per monitored video (default: %(default)s)")
     parser.add_argument("--max-cpu-seconds", type=positive(float), metavar="S",
@@ -181,7 +185,7 @@ class TrainResult:
 def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
           checkpoint_every=300.0, checkpoint_every_steps=None, keep_checkpoints=3,
           steps_per_epoch=500, summary_every=100, sample_every=1000, verbose=None,
-          callbacks=(), strategy="default", monitor_every=1000, monitor_videos=16,
+          callbacks=(), strategy="default", monitor_every=1000, monitor_videos=64,
           monitor_seeds=2, max_cpu_seconds=None, init_from=None):
     """Trains `config` on `dataset` (a TFDS name; None: config.dataset) in `model_dir` up to
     `steps` steps in total, resuming the run found there. Returns a TrainResult.
@@ -211,7 +215,7 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
     cpu_seconds = manager.checkpoint.cpu_seconds
     contexts = None
     if chief and sample_every:
-        contexts = load_videos(config, "test", NUM_SUMMARY_VIDEOS, data_dir)[
+        contexts = load_videos(config, MONITOR_SPLIT, NUM_SUMMARY_VIDEOS, data_dir)[
             :, :config.num_context_frames]
     monitor = None
     if chief and monitor_every:
@@ -278,15 +282,17 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
 
 
 def _sample_monitor(config, model_dir, data_dir, every, num_videos, seeds, cpu_seconds):
-    """The MonitorSamples callback of a run: the first test videos, sampled for
+    """The MonitorSamples callback of a run: the first validation videos, sampled for
     `default_sample_frames` frames."""
     num_frames = default_sample_frames(config, data_dir)
-    videos = load_videos(config, "test", num_videos, data_dir,
+    videos = load_videos(config, MONITOR_SPLIT, num_videos, data_dir,
                          num_frames=config.num_context_frames + num_frames)
+    motion = shows_motion(config)
+    labels = shape_labels(config, MONITOR_SPLIT, num_videos, data_dir) if motion else None
     return MonitorSamples(
         os.path.join(model_dir, run_dir.MONITOR_FILE), every, videos, num_frames, seeds,
-        motion=shows_motion(config), log_dir=os.path.join(model_dir, run_dir.MONITOR_LOG_DIR),
-        cpu_seconds=cpu_seconds)
+        motion=motion, log_dir=os.path.join(model_dir, run_dir.MONITOR_LOG_DIR),
+        cpu_seconds=cpu_seconds, labels=labels)
 
 
 def _strategy(strategy, batch_size):

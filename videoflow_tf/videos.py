@@ -1,4 +1,5 @@
-"""Real videos for the commands: the first videos of a split of a model's dataset."""
+"""Real videos for the commands: the first videos of a split of a model's dataset, and
+for stochastic shapes what each of them shows."""
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -38,3 +39,20 @@ def load_videos(config, split, num_videos, data_dir=None, num_frames=None, first
     if not batches:
         raise UsageError(f"split {split!r} of {config.dataset} has no video number {first}")
     return np.concatenate(batches)
+
+
+def shape_labels(config, split, num_videos, data_dir=None, first=0):
+    """What stochastic-shapes videos first .. first + num_videos - 1 of `split` show (the
+    videos `load_videos` gives, in the same order): {"shape", "color", "size"} arrays [N]
+    (indices into the renderer's SHAPES and COLORS, size in pixels at 64x64) and the
+    config's "background" RGB."""
+    builder = tfds.builder(check_dataset(config.dataset), data_dir=data_dir)
+    builder.download_and_prepare()
+    examples = builder.as_dataset(split=split, shuffle_files=False, decoders={
+        "video": tfds.decode.SkipDecoding()})
+    labels = {key: [] for key in ("shape", "color", "size")}
+    for example in tfds.as_numpy(examples.skip(first).take(num_videos)):
+        for key, values in labels.items():
+            values.append(example[key])
+    return {**{key: np.asarray(values) for key, values in labels.items()},
+            "background": tuple(builder.builder_config.background)}
