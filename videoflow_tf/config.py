@@ -55,8 +55,10 @@ class VideoFlowConfig:
     heteroscedastic uncertainty estimation"): the gradient reaching a prior's (or mixture
     component's) mean and scale is scaled by sigma^(2 beta) per dimension, so that a few
     uncertain dimensions (a moving shape's) are not drowned by many precise ones (the
-    background's); the loss, its gradient through the latents and every reported
-    likelihood stay exact. 0 is maximum likelihood, the paper's. With
+    background's), and so is the gradient that reaches the flow through the prior's
+    inputs (earlier frames' latents, the coarser levels); the loss, its gradient through
+    the scored latents and every reported likelihood stay exact. 0 is maximum
+    likelihood, the paper's. With
     `revive_components_every` N > 0, training splits live mixture components into dead
     ones when it starts and every N steps (`callbacks.ReviveComponents`); 0: never, the
     paper's (which has no mixture), and the only value without one.

@@ -99,9 +99,12 @@ def fitting_log_prob(distribution, z, beta):
         gradient through z:    d/dz log N(z; mu, sigma)                 (exact)
         gradient through mu, sigma: w * d/d(mu, sigma) log N(z; mu, sigma)
 
-    so the flow is fitted by maximum likelihood through the latents while each prior
-    dimension's mean gets the error (z - mu) / sigma^(2 - 2 beta): with beta = 0.5, an
-    uncertain dimension pulls on the mean as hard as a precise one. A mixture combines its
+    so the flow is fitted by maximum likelihood through the scored latents z while each
+    prior dimension's mean gets the error (z - mu) / sigma^(2 - 2 beta): with beta = 0.5,
+    an uncertain dimension pulls on the mean as hard as a precise one. The weight w also
+    scales everything behind mu and sigma: the prior network's weights and the
+    gradient that reaches the flow through the prior's inputs (the earlier frames'
+    latents and the coarser levels x1), which is therefore not maximum likelihood's. A mixture combines its
     components' log-densities exactly (its weights' gradient is exact too), so component
     k's mean gets its responsibility times the same error.
     """
