@@ -5,10 +5,13 @@
 
 For each run, takes the last monitor record made within `--cpu-seconds` of training CPU
 time (all threads) and prints one table row: the run's config changes from its named
-config, the step, the CPU time used, the motion metrics of its samples
-(steady motion from one frame, directions used, colour kept, continuing a given real step)
-and its bits per pixel on the monitored real clips and on its own samples. Also writes the
-rows, and every run's whole curve, as JSON, and the curves against CPU hours as a PNG.
+config, the step, the CPU time used, the strict motion metrics of its samples (the
+faithful share, the directions' chi-square p-value against uniform, distinct directions
+per context), self-consistency at temperature 1 (the median ratio of its own futures'
+bits per pixel to the real clips', the share above 2x), its bits per pixel on the
+monitored real clips, and the looser pixel-only motion numbers (steady, colour kept) that
+runs monitored before the strict ones have. Also writes the rows, and every run's whole
+curve, as JSON, and the curves against CPU hours as a PNG.
 """
 import argparse
 import json
@@ -20,12 +23,14 @@ from videoflow_tf.run_dir import MONITOR_FILE, read_config
 from videoflow_tf.monitor import read_records
 
 COLUMNS = [("steps", "step", "{:d}"), ("CPU h", "cpu_hours", "{:.2f}"),
+           ("faithful", "faithful_fraction", "{:.2f}"),
+           ("directions p", "chi_square_p_value", "{:.2g}"),
+           ("distinct / context", "distinct_directions", "{:.2f}"),
+           ("T=1 own / real bpp", "t1_bpp_ratio_median", "{:.3g}"),
+           ("T=1 above 2x", "t1_bpp_ratio_above_2x", "{:.2f}"),
+           ("bpp", "real_bpp", "{:.3f}"),
            ("steady", "consistent_fraction", "{:.2f}"),
-           ("directions", "directions_used", "{:d}"),
-           ("colour kept", "colour_kept_fraction", "{:.2f}"),
-           ("continues", "continued_fraction", "{:.2f}"), ("bpp", "real_bpp", "{:.3f}"),
-           ("samples / real bpp", "sample_to_real_bpp", "{:.3g}"),
-           ("invalid values", "invalid_fraction", "{:.4f}")]
+           ("colour kept", "colour_kept_fraction", "{:.2f}")]
 
 
 def changes_from_named_config(run):
@@ -60,7 +65,7 @@ def main():
     print("|" + "---|" * len(header))
     for r in rows:
         cells = [os.path.basename(r["run"].rstrip("/")), r["variant"]] + [
-            fmt.format(r[key]) if key in r else "" for _, key, fmt in COLUMNS]
+            fmt.format(r[key]) if r.get(key) is not None else "" for _, key, fmt in COLUMNS]
         print("| " + " | ".join(cells) + " |")
     if args.out:
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
@@ -74,11 +79,11 @@ def main():
 
 # (monitor key, panel title, log scale): the bits-per-pixel numbers span orders of
 # magnitude (an early spike; samples that leave the data), so they are drawn as log10.
-PLOTTED = [("consistent_fraction", "steady motion from one frame", False),
-           ("continued_fraction", "continues a given step", False),
-           ("colour_kept_fraction", "colour kept", False),
+PLOTTED = [("faithful_fraction", "faithful futures (strict)", False),
+           ("distinct_directions", "distinct directions per context", False),
+           ("t1_bpp_ratio_median", "T = 1: own / real bits per pixel, median (log10)", True),
            ("real_bpp", "bits per pixel (log10)", True),
-           ("sample_to_real_bpp", "samples / real bpp (log10)", True)]
+           ("consistent_fraction", "steady motion (pixels only)", False)]
 
 
 def plot_curves(path, rows):
@@ -87,7 +92,7 @@ def plot_curves(path, rows):
         series = {}
         for r in rows:
             points = [(c["cpu_seconds"] / 3600, math.log10(c[key]) if log else c[key])
-                      for c in r["curve"] if key in c and math.isfinite(c[key])
+                      for c in r["curve"] if c.get(key) is not None and math.isfinite(c[key])
                       and (c[key] > 0 or not log)]
             series[os.path.basename(r["run"].rstrip("/"))] = (
                 [x for x, _ in points], [y for _, y in points])
