@@ -1,12 +1,14 @@
 """`videoflow-tf export`: write a trained model as a SavedModel that TF Serving loads.
 
-    videoflow-tf export --model-dir RUN --out savedmodels/NAME [--num-frames N] [--temperature T]
+    videoflow-tf export --model RUN --out savedmodels/NAME [--num-frames N] [--temperature T]
 
 writes `savedmodels/NAME/<version>/`, the next integer version after those already there
-(an existing version is never overwritten), and prints its path. `--model-dir` may also be
-a SavedModel: its weights and config are exported again with this version's code (its
-graphs, such as the sampler, are then today's). TF Serving serves the
-highest version of a model's base path and picks up new ones as they appear.
+(an existing version is never overwritten), and prints its path. RUN is a training run
+folder (its newest checkpoint) or one checkpoint of it; `--model` may also be a
+SavedModel (by default the shipped one): its weights and config are exported again with
+this version's code (its graphs, such as the sampler, are then today's). TF Serving serves
+the highest version of a model's base path and picks up new ones as they appear. Exporting
+a run that `train` is writing meanwhile exports its newest whole checkpoint.
 
 From Python: `vf.export.export_saved_model(model, base_dir, num_frames=None,
 temperature=None)`. `temperature` becomes the exported config's default sampling
@@ -46,19 +48,17 @@ import uuid
 import tensorflow as tf
 
 from videoflow_tf.open_model import (CONFIG_ASSET, LOG_PROB_NOISE_SEED, LOG_PROB_SIGNATURE,
-                                     SAMPLE_SIGNATURE, open_model, python_model,
-                                     versions)
-from videoflow_tf.usage import UsageError, non_negative, positive
+                                     SAMPLE_SIGNATURE, SHIPPED_MODEL, open_model,
+                                     python_model, versions)
+from videoflow_tf.usage import MODEL_KINDS, UsageError, add_model, add_out, non_negative, positive
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", "--model", required=True, metavar="RUN|SAVEDMODEL",
-                        help="training run to export (its latest checkpoint), or a "
-                        "SavedModel to export again with this version's code (same weights "
-                        "and config, new graphs)")
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="the model's base path, e.g. savedmodels/NAME; the export goes "
-                        "to its next integer version subfolder")
+    add_model(parser, default=SHIPPED_MODEL, alias=True,
+              help=f"the model to export: {MODEL_KINDS}; a SavedModel is exported again "
+              "with this version's code (same weights and config, new graphs)")
+    add_out(parser, "DIR", "the model's base path, e.g. savedmodels/NAME; the export goes "
+            "to its next integer version subfolder")
     parser.add_argument("--num-frames", type=positive(int), metavar="N",
                         help="frames the serving_default signature samples (default: a "
                         "run's num_target_frames, a SavedModel's own)")
@@ -68,7 +68,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    opened = open_model(args.model_dir)
+    opened = open_model(args.model)
     # A SavedModel exported again keeps its number of sampled frames unless told otherwise.
     num_frames = args.num_frames or (opened.default_num_frames if opened.model is None
                                      else None)

@@ -61,7 +61,15 @@ def checkpoint_step(path):
 def check_run(model_dir, config, settings):
     """Checks, writing nothing, that a run of `config` and `settings` can start or resume
     in `model_dir`: UsageError if it holds a run of another config or FIXED_SETTINGS
-    (naming the differences; only SAMPLING_FIELDS may differ) or cannot be written."""
+    (naming the differences; only SAMPLING_FIELDS may differ), is a SavedModel or a
+    checkpoint rather than a run folder, or cannot be written."""
+    if os.path.isfile(model_dir + ".index") or (
+            _is_saved_model(model_dir)
+            and not os.path.exists(os.path.join(model_dir, CONFIG_FILE))):
+        kind = "a checkpoint" if os.path.isfile(model_dir + ".index") else "a SavedModel"
+        raise UsageError(f"{model_dir} is {kind}, not a run folder: train writes a run "
+                         "folder (train --model NEW_RUN --init-from MODEL starts one from "
+                         "its weights)")
     if os.path.exists(os.path.join(model_dir, CONFIG_FILE)):
         stored = read_config(model_dir)
         stored_settings = read_settings(model_dir)
@@ -85,6 +93,15 @@ def check_run(model_dir, config, settings):
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write the model directory {model_dir!r}: no permission to "
                          f"write in {existing!r}")
+
+
+def _is_saved_model(path):
+    """Whether folder `path` holds a SavedModel, or integer version folders holding one."""
+    if not os.path.isdir(path):
+        return False
+    return any(os.path.isfile(os.path.join(folder, "saved_model.pb")) for folder in
+               [path] + [os.path.join(path, name) for name in os.listdir(path)
+                         if name.isdigit()])
 
 
 def start_run(model_dir, config, settings):
