@@ -516,6 +516,17 @@ def test_temperature_sweep_reports_best_of_n_for_every_temperature(run, tmp_path
     assert Image.open(tmp_path / "sweep.png").size[0] > 0
 
 
+def test_the_sweep_draws_the_same_futures_at_every_temperature(run, tmp_path):
+    """Two equal temperatures score alike: each temperature reuses the seeds of the others,
+    so only the temperature tells the curves' points apart."""
+    out = tmp_path / "sweep.json"
+    assert cli.main(["temperature-sweep", "--model", run, "--out", str(out), "--temperatures",
+                     "0.7", "0.7", "1", "--num-samples", "2", "--num-videos", "3"]) == 0
+    results = json.loads(out.read_text())
+    assert results["psnr"][0] == results["psnr"][1] and results["ssim"][0] == results["ssim"][1]
+    assert results["psnr"][2] != results["psnr"][0]
+
+
 def _exported(run, tmp_path):
     """The run exported as a SavedModel: its version folder."""
     return export.export_saved_model(open_model.load_model(run)[0],

@@ -2,12 +2,16 @@
 the real ones, for several sampling temperatures.
 
 For each test video the context frames are given and N futures are sampled per
-temperature. Each sample is compared with the real future frame by frame (tf.image.psnr and
-tf.image.ssim on 0..255 pixels, SSIM's Gaussian window at most the frame size; identical
-frames count as 100 dB) and the scores averaged over its frames; a video scores the best of
-its N samples, and the sweep reports the mean over videos, as in the best-of-100
-comparisons of the paper (SVG 18.95 / 0.806, SAVP 18.44 / 0.789 on BAIR). Writes a JSON
-file and a PNG plot next to it (same name, .png).
+temperature, with the same N seeds at every temperature: the futures of one seed differ
+only by the temperature that scales their draws, so the curves show the temperature's
+effect rather than the luck of independent draws (on stochastic shapes a video's best of
+10 scores about 45 dB when one draw moves the shape the real way and 20 to 35 dB when
+none does, which would swamp it). Each sample is compared with the real future frame by
+frame (tf.image.psnr and tf.image.ssim on 0..255 pixels, SSIM's Gaussian window at most
+the frame size; identical frames count as 100 dB) and the scores averaged over its frames;
+a video scores the best of its N samples, and the sweep reports the mean over videos, as
+in the best-of-100 comparisons of the paper (SVG 18.95 / 0.806, SAVP 18.44 / 0.789 on
+BAIR). Writes a JSON file and a PNG plot next to it (same name, .png).
 
 With no options it runs on the shipped stochastic-shapes model and writes
 temperature-sweep.png and temperature-sweep.json into the working folder (a run's go into
@@ -39,7 +43,7 @@ def add_arguments(parser):
     parser.add_argument("--num-samples", type=positive(int), default=10, metavar="N",
                         help="samples per video; each video scores its best "
                         "(default: %(default)s; the paper uses 100)")
-    parser.add_argument("--num-videos", type=positive(int), default=32, metavar="V",
+    parser.add_argument("--num-videos", type=positive(int), default=16, metavar="V",
                         help="test videos to average over (default: %(default)s)")
     parser.add_argument("--num-frames", type=positive(int), metavar="T",
                         help="future frames to compare (default: the config's target "
@@ -94,9 +98,17 @@ def frame_scores(real, sampled):
 def best_of_n(model, videos, temperatures, num_samples, batch_size, seed=0):
     """{"temperatures", "psnr", "ssim"}: per temperature, the mean over `videos` (uint8
     [V, context + T, H, W, 3]) of the best PSNR and the best SSIM of `num_samples` futures
-    of T frames sampled after each video's context."""
+    of T frames sampled after each video's context, with the same seeds (`seed`,
+    `seed` + 1, ...) at every temperature."""
     context = model.config.num_context_frames
     num_frames = videos.shape[1] - context
+    spec = tf.TensorSpec([None, context] + list(model.config.image_shape), tf.uint8)
+
+    @tf.function(input_signature=[spec, tf.TensorSpec([], tf.float32),
+                                  tf.TensorSpec([None], tf.int64)])
+    def sample(clips, temperature, seeds):  # traced once: eager sampling is much slower
+        return model.sample(clips, num_frames, temperature=temperature, seed=seeds)
+
     rows = np.repeat(np.arange(len(videos)), num_samples)  # video v, sample n: v * N + n
     starts = range(0, len(rows), batch_size)
     progress = progress_bar(len(temperatures) * len(starts), unit_name="batch")
@@ -105,9 +117,9 @@ def best_of_n(model, videos, temperatures, num_samples, batch_size, seed=0):
         psnr, ssim = [], []
         for start in starts:
             batch = videos[rows[start:start + batch_size]]
-            row_seeds = seed + index * len(rows) + np.arange(start, start + len(batch))
-            future = model.sample(batch[:, :context], num_frames, temperature=temperature,
-                                  seed=row_seeds).numpy()
+            row_seeds = seed + np.arange(start, start + len(batch))  # at every temperature
+            future = sample(batch[:, :context], tf.constant(temperature, tf.float32),
+                            tf.constant(row_seeds, tf.int64)).numpy()
             scores = frame_scores(batch[:, context:], future)
             psnr.append(scores[0])
             ssim.append(scores[1])
