@@ -177,6 +177,7 @@ class TrainResult:
     history: keras.callbacks.History | None
 
 
+@run_dir.releases_claims
 def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
           checkpoint_every=300.0, checkpoint_every_steps=None, keep_checkpoints=3,
           steps_per_epoch=500, summary_every=100, sample_every=1000, verbose=None,
@@ -204,6 +205,7 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
         if init_from is not None:
             settings["init_from"] = os.path.abspath(init_from)
         run_dir.check_run(model_dir, config, settings)
+        run_dir.claim(model_dir)  # the run's one writer until train returns, else RunInUse
     _check_frames(config, data_dir)
     model, manager, train_data, step = setup_training(config, model_dir, data_dir, data_seed,
                                                       keep_checkpoints, strategy, init_from)
