@@ -27,7 +27,8 @@ or TF1's session loader). Its signatures, each with a dynamic batch dimension B:
                    Each video has its own random stream from its seed and its own
                    temperature, so a video gives the same frames whether sent alone or
                    batched with others. A negative or non-finite temperature fails
-                   the request with INVALID_ARGUMENT.
+                   the request with INVALID_ARGUMENT. An empty batch (B = 0) gives empty
+                   outputs.
   log_prob         video uint8 [B, num_context_frames + num_target_frames, H, W, 3]
                    ->  bits_per_pixel [B], log_prob [B] (nats),
                        frame_bits_per_pixel [B, num_target_frames]
@@ -37,7 +38,7 @@ or TF1's session loader). Its signatures, each with a dynamic batch dimension B:
                    same for every video. The scores are then deterministic and batch-independent,
                    yet remain the dequantised likelihood that training and evaluation report
                    (noise-free pixels would score the bins' corners instead, a different and
-                   systematically biased number).
+                   systematically biased number). An empty batch gives empty outputs.
 """
 import math
 import os
@@ -47,6 +48,7 @@ import uuid
 
 import tensorflow as tf
 
+from videoflow_tf import sampling
 from videoflow_tf.open_model import (CONFIG_ASSET, LOG_PROB_NOISE_SEED, LOG_PROB_SIGNATURE,
                                      SAMPLE_SIGNATURE, SHIPPED_MODEL, open_model,
                                      python_model, versions)
@@ -147,17 +149,41 @@ def _serving_module(model, num_frames, config_path):
     def sample(context, temperature, seed):
         context, temperature, seed = (_check_shape(tensor, spec) for tensor, spec in [
             (context, context_spec), (temperature, temperature_spec), (seed, seed_spec)])
-        samples = model.sample_details(context, num_frames, temperature=temperature, seed=seed)
-        return {"frames": samples.frames, "invalid_values": samples.invalid}
+
+        def draw():
+            samples = model.sample_details(context, num_frames, temperature=temperature,
+                                           seed=seed)
+            return {"frames": samples.frames, "invalid_values": samples.invalid}
+
+        def nothing():
+            # The checks the sampler makes of temperature and seed, so that an empty
+            # batch with, say, a temperature for one video still fails.
+            checked = [sampling.check_temperature(temperature, context),
+                       sampling.row_seeds(seed, context)]
+            with tf.control_dependencies(checked):
+                return {"frames": tf.zeros([0, num_frames] + frame, tf.uint8),
+                        "invalid_values": tf.zeros([0], tf.int32)}
+
+        return _unless_empty(context, draw, nothing)
 
     @tf.function(input_signature=[video_spec])
     def log_prob(video):
         video = _check_shape(video, video_spec)
-        bpp = model.bits_per_pixel(video, seed=LOG_PROB_NOISE_SEED, per_frame=True)
-        frame_nats_per_bpp = math.log(2.0) * math.prod(config.image_shape)
-        return {"bits_per_pixel": tf.reduce_mean(bpp, axis=-1),
-                "log_prob": -tf.reduce_sum(bpp, axis=-1) * frame_nats_per_bpp,
-                "frame_bits_per_pixel": bpp}
+
+        def score():
+            bpp = model.bits_per_pixel(video, seed=LOG_PROB_NOISE_SEED, per_frame=True)
+            frame_nats_per_bpp = math.log(2.0) * math.prod(config.image_shape)
+            return {"bits_per_pixel": tf.reduce_mean(bpp, axis=-1),
+                    "log_prob": -tf.reduce_sum(bpp, axis=-1) * frame_nats_per_bpp,
+                    "frame_bits_per_pixel": bpp}
+
+        def nothing():
+            return {"bits_per_pixel": tf.zeros([0], tf.float32),
+                    "log_prob": tf.zeros([0], tf.float32),
+                    "frame_bits_per_pixel": tf.zeros([0, config.num_target_frames],
+                                                     tf.float32)}
+
+        return _unless_empty(video, score, nothing)
 
     module = tf.Module()
     module.config_file = tf.saved_model.Asset(config_path)
@@ -165,6 +191,12 @@ def _serving_module(model, num_frames, config_path):
     module.sample = sample
     module.log_prob = log_prob
     return module
+
+
+def _unless_empty(batch, compute, nothing):
+    """`compute()`, or `nothing()` (the same outputs with batch size 0) for an empty
+    `batch`: the model's convolutions cannot take a batch of no videos."""
+    return tf.cond(tf.shape(batch)[0] > 0, compute, nothing)
 
 
 def _check_shape(tensor, spec):

@@ -18,7 +18,8 @@ seed per video (S, S + 1, ...); for `log_prob` each video's first context + targ
 framed in orange and sampled ones in gray; for a `log_prob` answer it prints the scores.
 The model's sizes come from the SavedModel's `assets/config.json` (`--model` may also name
 the run it was exported from, or a checkpoint of it; by default it is the shipped
-stochastic-shapes model).
+stochastic-shapes model). A request holds at least one video: JSON cannot carry the shape
+of an empty batch.
 """
 import json
 import os
@@ -56,7 +57,11 @@ def load_video(source, config, data_dir=None):
         size = config.image_size
         raise UsageError(f"video {source!r} must be uint8 [T, {size}, {size}, 3] or [N, T, "
                          f"{size}, {size}, 3]; got {video.dtype} {list(video.shape)}")
-    return video[None] if video.ndim == 4 else video
+    video = video[None] if video.ndim == 4 else video
+    if not len(video):
+        raise UsageError(f"video {source!r} holds no videos: a request needs at least one "
+                         "(JSON cannot carry the shape of an empty batch)")
+    return video
 
 
 def _frames(gif):
