@@ -530,6 +530,113 @@ def test_temperature_sweep_reports_best_of_n_for_every_temperature(run, tmp_path
     assert Image.open(tmp_path / "sweep.png").size[0] > 0
 
 
+def test_the_sweep_draws_the_same_futures_at_every_temperature(run, tmp_path):
+    """Two equal temperatures score alike: each temperature reuses the seeds of the others,
+    so only the temperature tells the curves' points apart."""
+    out = tmp_path / "sweep.json"
+    assert cli.main(["temperature-sweep", "--model", run, "--out", str(out), "--temperatures",
+                     "0.7", "0.7", "1", "--num-samples", "2", "--num-videos", "3"]) == 0
+    results = json.loads(out.read_text())
+    assert results["psnr"][0] == results["psnr"][1] and results["ssim"][0] == results["ssim"][1]
+    assert results["psnr"][2] != results["psnr"][0]
+
+
+def _exported(run, tmp_path):
+    """The run exported as a SavedModel: its version folder."""
+    return export.export_saved_model(open_model.load_model(run)[0],
+                                     str(tmp_path / "savedmodels" / "tiny"))
+
+
+def test_order_interpolate_and_sweep_rebuild_a_savedmodel_or_open_a_checkpoint(
+        run, shapes_data_dir, tmp_path):
+    """The Python model rebuilt from a SavedModel's weights and config, and the run's
+    newest checkpoint named on its own, give what the run gives."""
+    sources = {"run": run, "savedmodel": os.path.dirname(_exported(run, tmp_path)),
+               "checkpoint": os.path.join(run, "checkpoints", "ckpt-6")}
+    results = {}
+    for name, source in sources.items():
+        common = ["--model", source, "--data-dir", shapes_data_dir]
+        order, sweep = tmp_path / f"order-{name}.json", tmp_path / f"sweep-{name}.json"
+        assert cli.main(["order", *common, "--out", str(order), "--num-videos", "4"]) == 0
+        assert cli.main(["interpolate", *common, "--out", str(tmp_path / f"mix-{name}.gif"),
+                         "--steps", "3"]) == 0
+        assert cli.main(["temperature-sweep", *common, "--out", str(sweep), "--temperatures",
+                         "0.5", "--num-samples", "2", "--num-videos", "2"]) == 0
+        results[name] = (json.loads(order.read_text()), json.loads(sweep.read_text()),
+                         np.asarray(Image.open(tmp_path / f"mix-{name}.png")))
+    (order, sweep, mix) = results["run"]
+    assert order["model_dir"] == os.path.abspath(run) and order["step"] == 6
+    for name in ("savedmodel", "checkpoint"):
+        other_order, other_sweep, other_mix = results[name]
+        np.testing.assert_allclose(other_order["bpp"], order["bpp"], rtol=1e-5)
+        np.testing.assert_allclose(other_sweep["psnr"], sweep["psnr"], rtol=1e-5)
+        np.testing.assert_array_equal(other_mix, mix)
+    assert results["savedmodel"][0]["saved_model"] == os.path.join(
+        os.path.abspath(sources["savedmodel"]), "1") and "step" not in results["savedmodel"][0]
+    assert results["checkpoint"][0]["checkpoint"] == os.path.abspath(sources["checkpoint"])
+
+
+def test_every_command_takes_a_checkpoint_of_a_run(run, shapes_data_dir, tmp_path, capsys):
+    model_dir = copy_run(run, tmp_path)
+    checkpoint = os.path.join(model_dir, "checkpoints", "ckpt-3")
+    # evaluate writes next to the run, and says which checkpoint it scored.
+    assert cli.main(["evaluate", "--model", checkpoint + ".index", "--sample-videos", "2"]) == 0
+    results = json.loads(open(os.path.join(model_dir, "evaluation-test.json")).read())
+    assert results["step"] == 3 and results["checkpoint"] == os.path.abspath(checkpoint)
+    assert results["model_dir"] == os.path.abspath(model_dir)
+    older = open_model.open_model(checkpoint).model
+    newest = open_model.load_model(model_dir)[0]
+    assert any(not np.array_equal(ours.numpy(), theirs.numpy())
+               for ours, theirs in zip(older.weights, newest.weights))
+    # sample and export; the export holds ckpt-3's weights.
+    assert cli.main(["sample", "--model", checkpoint, "--out", str(tmp_path / "s.gif"),
+                     "--num-contexts", "1", "--samples-per-context", "1"]) == 0
+    assert cli.main(["export", "--model", checkpoint, "--out", str(tmp_path / "sm")]) == 0
+    exported = open_model.python_model(open_model.open_model(str(tmp_path / "sm")))
+    for ours, theirs in zip(exported.weights, older.weights):
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+    # rest-client takes the sizes of a run or a checkpoint, as of its export.
+    for source in (model_dir, checkpoint):
+        assert cli.main(["rest-client", "request", "--model", source, "--video", "tfds:test:1",
+                         "--data-dir", shapes_data_dir, "--out", str(tmp_path / "r.json")]) == 0
+        body = json.loads((tmp_path / "r.json").read_text())
+        assert np.array(body["inputs"]["context"]).shape == (1, CONTEXT) + TINY.image_shape
+    # train writes run folders only.
+    capsys.readouterr()
+    assert cli.main(train_args(checkpoint, shapes_data_dir, 9)) == 2
+    assert "is a checkpoint, not a run folder" in capsys.readouterr().err
+
+
+def test_the_experiments_run_with_no_options_on_the_shipped_model(shapes_data_dir, tmp_path):
+    """`videoflow-tf order`, `interpolate` and `temperature-sweep` as a new user types them,
+    in a fresh Python (TFDS_DATA_DIR points TFDS's default at the small test data): each
+    writes its plot or GIF and its numbers into the working folder."""
+    program = ("import json, sys\n"
+               "from videoflow_tf import cli\n"
+               "print(json.dumps([cli.main([name]) for name in sys.argv[1:]]))\n")
+    commands = ["order", "interpolate", "temperature-sweep"]
+    result = subprocess.run([sys.executable, "-c", program, *commands], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=900,
+                            env=dict(os.environ, TFDS_DATA_DIR=shapes_data_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [0, 0, 0], result.stderr
+    assert sorted(os.listdir(tmp_path)) == [
+        "interpolation.gif", "interpolation.png", "order.json", "order.png",
+        "temperature-sweep.json", "temperature-sweep.png"]
+    shipped = open_model.saved_model_version(open_model.SHIPPED_MODEL)
+    config = open_model.exported_config(shipped)
+    frames = config.num_context_frames + config.num_target_frames
+    order = json.loads((tmp_path / "order.json").read_text())
+    assert order["saved_model"] == os.path.abspath(shipped)
+    assert order["frames"] == list(range(config.num_context_frames, frames))
+    assert order["num_videos"] == SHAPES_SPLIT_SIZES["test"]  # all of the small test split
+    sweep = json.loads((tmp_path / "temperature-sweep.json").read_text())
+    assert sweep["saved_model"] == os.path.abspath(shipped) and len(sweep["psnr"]) == 5
+    assert Image.open(tmp_path / "interpolation.gif").n_frames == frames
+    for picture in ("order.png", "temperature-sweep.png", "interpolation.png"):
+        assert min(Image.open(tmp_path / picture).size) > 0
+
+
 def test_frame_scores_are_psnr_and_ssim_averaged_over_frames():
     rng = np.random.default_rng(0)
     real = rng.integers(0, 256, (2, 3, 16, 16, 3), np.uint8)
@@ -561,16 +668,17 @@ def test_frame_scores_are_psnr_and_ssim_averaged_over_frames():
      "unknown dataset 'mnist'"),
     (["train", "--model-dir", "{tmp}/r"],
      "--config (or --init-from) is required to start a new run"),
-    (["train", "--config", "tiny"], "the following arguments are required: --model-dir"),
+    (["train", "--config", "tiny"], "the following arguments are required: --model"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--steps", "0"],
      "argument --steps: invalid positive int value: '0'"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/file/r"],
      "cannot write the model directory"),
     (["evaluate", "--model-dir", "{tmp}/missing"], "model '{tmp}/missing' does not exist"),
     (["evaluate", "--model-dir", "{tmp}"], "is neither a training run folder"),
-    (["order", "--model-dir", "{tmp}/missing"], "model directory '{tmp}/missing' does not "
-     "exist"),
-    (["order", "--model-dir", "{tmp}"], "is not a training model directory"),
+    (["order", "--model-dir", "{tmp}/missing"], "model '{tmp}/missing' does not exist"),
+    (["order", "--model", "{tmp}"], "is neither a training run folder"),
+    (["interpolate", "--model", "{tmp}/file"], "model '{tmp}/file' is a file, not a folder"),
+    (["temperature-sweep", "--model", "{tmp}/missing"], "model '{tmp}/missing' does not exist"),
     (["sample", "--model", "{tmp}/missing", "--out", "{tmp}/s.gif"], "does not exist"),
     (["sample", "--model", "{tmp}", "--out", "{tmp}/s.gif"],
      "is neither a training run folder"),

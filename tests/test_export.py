@@ -80,6 +80,8 @@ def served(exports, tmp_path_factory):
         "nan": (first, "serving_default", sample_request(CONTEXTS, [np.nan, 1.0], [1, 2])),
         "infinite": (first, "serving_default", sample_request(CONTEXTS, [np.inf, 1.0], [1, 2])),
         "short_seed": (first, "serving_default", sample_request(CONTEXTS, [1.0, 1.0], [1])),
+        "empty": (first, "serving_default", sample_request(CONTEXTS[:0], [], [])),
+        "empty_log_prob": (first, "log_prob", {"video": VIDEOS[:0]}),
     }
     folder = tmp_path_factory.mktemp("server")
     inputs, outputs = str(folder / "requests.pkl"), str(folder / "results.pkl")
@@ -221,6 +223,43 @@ def test_bad_requests_fail_with_invalid_argument(served, request_name, message):
     assert re.search(message, answer, flags=re.S), answer
 
 
+def test_an_empty_batch_gives_empty_outputs_from_every_signature(exports, served):
+    """Through tf.saved_model.load (both exports, 2 and 3 sampled frames) and through the
+    server's session loader: outputs of batch size 0 with the signature's other
+    dimensions, where the model's convolutions alone would fail on a batch of none."""
+    _, first, second, _ = exports
+    expected = {"frames": ((0, TARGET, 8, 8, 3), np.uint8), "invalid_values": ((0,), np.int32),
+                "bits_per_pixel": ((0,), np.float32), "log_prob": ((0,), np.float32),
+                "frame_bits_per_pixel": ((0, TARGET), np.float32)}
+    for version, frames in [(first, TARGET), (second, 3)]:
+        signatures = tf.saved_model.load(version).signatures
+        answers = [signatures["serving_default"](
+                       **{name: tf.constant(value) for name, value in
+                          sample_request(CONTEXTS[:0], [], []).items()}),
+                   signatures["log_prob"](video=tf.constant(VIDEOS[:0]))]
+        shapes = {name: (tuple(value.shape), value.dtype.as_numpy_dtype)
+                  for answer in answers for name, value in answer.items()}
+        assert shapes == {**expected, "frames": ((0, frames, 8, 8, 3), np.uint8)}
+    results, _, _ = served
+    for name in ("empty", "empty_log_prob"):
+        assert not isinstance(results[name], str), results[name]  # not an error message
+        assert {key: (value.shape, value.dtype) for key, value in results[name].items()} == {
+            key: expected[key] for key in results[name]}
+    assert sorted(results["empty"]) == ["frames", "invalid_values"]
+
+
+def test_an_empty_batch_still_needs_one_temperature_and_seed_per_video(exports):
+    _, first, _, _ = exports
+    signature = tf.saved_model.load(first).signatures["serving_default"]
+    for temperature, seed, message in [([1.0], [], "temperature must be a scalar or have "
+                                        "one value per video"),
+                                       ([], [7], "seed must be a scalar or have one value "
+                                        "per video")]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            signature(**{name: tf.constant(value) for name, value in
+                         sample_request(CONTEXTS[:0], temperature, seed).items()})
+
+
 def test_signatures_refuse_other_dtypes_and_shapes(exports):
     """tf.saved_model.load's signatures check dtypes like TF Serving but, like it, not
     shapes: the graph checks those itself."""
@@ -332,6 +371,18 @@ def test_rest_request_refuses_a_video_of_another_size(exports, tmp_path, capsys)
                              str(tmp_path / "r.json")]) == 2
     assert "must be uint8 [T, 8, 8, 3] or [N, T, 8, 8, 3]; got uint8 [4, 16, 16, 3]" \
         in capsys.readouterr().err
+
+
+def test_rest_request_refuses_an_empty_batch_which_json_cannot_carry(exports, tmp_path,
+                                                                    capsys):
+    base, _, _, _ = exports
+    np.save(tmp_path / "none.npy", np.zeros((0, CONTEXT + TARGET, 8, 8, 3), np.uint8))
+    assert cli.main(["rest-client", "request", "--model", str(base), "--video",
+                     str(tmp_path / "none.npy"), "--out", str(tmp_path / "r.json")]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1
+    assert "holds no videos: a request needs at least one" in error
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_rest_response_of_the_saved_model_decodes_to_a_gif(tiny_model, exports, tmp_path,

@@ -6,6 +6,7 @@ installs TensorFlow and the rest of requirements.txt into its own virtualenv, ab
 minute from pip's cache and several from the package index. `.ci/run` runs it with
 `python -m pytest -m install`.
 """
+import email.parser
 import json
 import os
 import pathlib
@@ -79,6 +80,25 @@ def test_the_wheel_holds_the_shipped_model_and_the_builders_data_under_videoflow
     assert "videoflow_tf/datasets/bair_action_free/checksums.tsv" in names
     top_level = {name.split("/")[0] for name in names}
     assert {name for name in top_level if not name.endswith(".dist-info")} == {"videoflow_tf"}
+
+
+def test_the_wheel_carries_the_licence_and_the_metadata_of_a_published_package(wheel):
+    archive = zipfile.ZipFile(wheel)
+    (info,) = {name.split("/")[0] for name in archive.namelist()
+               if name.split("/")[0].endswith(".dist-info")}
+    metadata = email.parser.Parser().parsestr(archive.read(f"{info}/METADATA").decode())
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata["License-File"] == "LICENSE"
+    licence = archive.read(f"{info}/licenses/LICENSE")
+    assert licence == (CHECKOUT / "LICENSE").read_bytes()
+    assert b"Apache License\n                           Version 2.0, January 2004" in licence
+    urls = dict(value.split(", ", 1) for value in metadata.get_all("Project-URL"))
+    assert urls["Paper"] == "https://arxiv.org/abs/1903.01434"
+    classifiers = metadata.get_all("Classifier")
+    for version in ("3.11", "3.12"):  # those the README says it is tested on
+        assert f"Programming Language :: Python :: {version}" in classifiers
+    assert "video prediction" in metadata["Keywords"].split(",")
+    assert metadata["Author"]
 
 
 def test_the_installed_wheel_samples_with_the_shipped_model_from_outside_the_checkout(

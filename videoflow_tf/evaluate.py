@@ -28,31 +28,23 @@ import numpy as np
 
 from videoflow_tf.callbacks import progress_bar
 from videoflow_tf.monitor import default_sample_frames, shows_motion
-from videoflow_tf.open_model import LOG_PROB_NOISE_SEED, ExportedModel, open_model
-from videoflow_tf.usage import UsageError, non_negative, output_file, positive
+from videoflow_tf.open_model import LOG_PROB_NOISE_SEED, SHIPPED_MODEL, ExportedModel, open_model
+from videoflow_tf.usage import (UsageError, add_data_dir, add_model, add_out, add_seed,
+                                add_split, non_negative, output_file, positive)
 from videoflow_tf.videos import evaluation_dataset, load_videos, shape_labels
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", "--model", required=True, metavar="DIR|SAVEDMODEL",
-                        help="a training run folder (config.json and checkpoints) or an "
-                        "exported SavedModel (savedmodels/NAME or savedmodels/NAME/VERSION)")
-    parser.add_argument("--split", default="test",
-                        help="split to score, e.g. test, validation, train[:5%%] "
-                        "(default: %(default)s)")
+    add_model(parser, default=SHIPPED_MODEL, alias=True)
+    add_split(parser, "split to score")
     parser.add_argument("--batch-size", type=positive(int), default=32, metavar="B",
                         help="videos per batch (default: %(default)s)")
-    parser.add_argument("--data-dir", metavar="DIR",
-                        help="TFDS data directory (default: the one the run trained from, "
-                        "TFDS's for a SavedModel)")
-    parser.add_argument("--out", metavar="FILE.json",
-                        help="where to write the results (default: "
-                        "MODEL_DIR/evaluation-SPLIT.json, with every character of SPLIT "
-                        "but letters, digits, - and _ replaced by _: test[:16] writes "
-                        "evaluation-test__16_.json); needed for a SavedModel")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the dequantisation noise and the samples "
-                        "(default: %(default)s)")
+    add_data_dir(parser)
+    add_out(parser, "FILE.json", "where to write the results", default=(
+        "MODEL_DIR/evaluation-SPLIT.json for a run, with every character of SPLIT but "
+        "letters, digits, - and _ replaced by _: test[:16] writes "
+        "evaluation-test__16_.json; needed for a SavedModel"))
+    add_seed(parser, "seed of the dequantisation noise and the samples")
     parser.add_argument("--sample-videos", type=non_negative(int), metavar="N",
                         help="videos of --split whose context frames the sample checks "
                         "sample futures after; 0 skips them (default: every one)")
@@ -69,20 +61,20 @@ def add_arguments(parser):
 
 
 def run(args):
-    model = open_model(args.model_dir)
+    model = open_model(args.model)
     exported = isinstance(model, ExportedModel)
     if args.out is None and exported:
         raise UsageError("--out is needed to evaluate a SavedModel (its folder holds the "
                          "export only)")
     out = output_file(args.out or os.path.join(
-        args.model_dir, f"evaluation-{_file_name(args.split)}.json"), (".json",))
+        model.run_dir, f"evaluation-{_file_name(args.split)}.json"), (".json",))
     config = model.config
     data_dir = args.data_dir or model.data_dir
     if exported:
         results = {"saved_model": os.path.abspath(model.path)}
         seed = LOG_PROB_NOISE_SEED
     else:
-        results = {"model_dir": os.path.abspath(args.model_dir), "step": model.step}
+        results = dict(model.source)
         seed = args.seed
     results.update(dataset=config.dataset, split=args.split)
     results.update(bits_per_pixel(model, args.split, args.batch_size, data_dir, seed))

@@ -1,12 +1,14 @@
 """`videoflow-tf export`: write a trained model as a SavedModel that TF Serving loads.
 
-    videoflow-tf export --model-dir RUN --out savedmodels/NAME [--num-frames N] [--temperature T]
+    videoflow-tf export --model RUN --out savedmodels/NAME [--num-frames N] [--temperature T]
 
 writes `savedmodels/NAME/<version>/`, the next integer version after those already there
-(an existing version is never overwritten), and prints its path. `--model-dir` may also be
-a SavedModel: its weights and config are exported again with this version's code (its
-graphs, such as the sampler, are then today's). TF Serving serves the
-highest version of a model's base path and picks up new ones as they appear.
+(an existing version is never overwritten), and prints its path. RUN is a training run
+folder (its newest checkpoint) or one checkpoint of it; `--model` may also be a
+SavedModel (by default the shipped one): its weights and config are exported again with
+this version's code (its graphs, such as the sampler, are then today's). TF Serving serves
+the highest version of a model's base path and picks up new ones as they appear. Exporting
+a run that `train` is writing meanwhile exports its newest whole checkpoint.
 
 From Python: `vf.export.export_saved_model(model, base_dir, num_frames=None,
 temperature=None)`. `temperature` becomes the exported config's default sampling
@@ -25,7 +27,8 @@ or TF1's session loader). Its signatures, each with a dynamic batch dimension B:
                    Each video has its own random stream from its seed and its own
                    temperature, so a video gives the same frames whether sent alone or
                    batched with others. A negative or non-finite temperature fails
-                   the request with INVALID_ARGUMENT.
+                   the request with INVALID_ARGUMENT. An empty batch (B = 0) gives empty
+                   outputs.
   log_prob         video uint8 [B, num_context_frames + num_target_frames, H, W, 3]
                    ->  bits_per_pixel [B], log_prob [B] (nats),
                        frame_bits_per_pixel [B, num_target_frames]
@@ -35,7 +38,7 @@ or TF1's session loader). Its signatures, each with a dynamic batch dimension B:
                    same for every video. The scores are then deterministic and batch-independent,
                    yet remain the dequantised likelihood that training and evaluation report
                    (noise-free pixels would score the bins' corners instead, a different and
-                   systematically biased number).
+                   systematically biased number). An empty batch gives empty outputs.
 """
 import math
 import os
@@ -45,20 +48,19 @@ import uuid
 
 import tensorflow as tf
 
+from videoflow_tf import sampling
 from videoflow_tf.open_model import (CONFIG_ASSET, LOG_PROB_NOISE_SEED, LOG_PROB_SIGNATURE,
-                                     SAMPLE_SIGNATURE, open_model, python_model,
-                                     versions)
-from videoflow_tf.usage import UsageError, non_negative, positive
+                                     SAMPLE_SIGNATURE, SHIPPED_MODEL, open_model,
+                                     python_model, versions)
+from videoflow_tf.usage import MODEL_KINDS, UsageError, add_model, add_out, non_negative, positive
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", "--model", required=True, metavar="RUN|SAVEDMODEL",
-                        help="training run to export (its latest checkpoint), or a "
-                        "SavedModel to export again with this version's code (same weights "
-                        "and config, new graphs)")
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="the model's base path, e.g. savedmodels/NAME; the export goes "
-                        "to its next integer version subfolder")
+    add_model(parser, default=SHIPPED_MODEL, alias=True,
+              help=f"the model to export: {MODEL_KINDS}; a SavedModel is exported again "
+              "with this version's code (same weights and config, new graphs)")
+    add_out(parser, "DIR", "the model's base path, e.g. savedmodels/NAME; the export goes "
+            "to its next integer version subfolder")
     parser.add_argument("--num-frames", type=positive(int), metavar="N",
                         help="frames the serving_default signature samples (default: a "
                         "run's num_target_frames, a SavedModel's own)")
@@ -68,7 +70,7 @@ def add_arguments(parser):
 
 
 def run(args):
-    opened = open_model(args.model_dir)
+    opened = open_model(args.model)
     # A SavedModel exported again keeps its number of sampled frames unless told otherwise.
     num_frames = args.num_frames or (opened.default_num_frames if opened.model is None
                                      else None)
@@ -147,17 +149,41 @@ def _serving_module(model, num_frames, config_path):
     def sample(context, temperature, seed):
         context, temperature, seed = (_check_shape(tensor, spec) for tensor, spec in [
             (context, context_spec), (temperature, temperature_spec), (seed, seed_spec)])
-        samples = model.sample_details(context, num_frames, temperature=temperature, seed=seed)
-        return {"frames": samples.frames, "invalid_values": samples.invalid}
+
+        def draw():
+            samples = model.sample_details(context, num_frames, temperature=temperature,
+                                           seed=seed)
+            return {"frames": samples.frames, "invalid_values": samples.invalid}
+
+        def nothing():
+            # The checks the sampler makes of temperature and seed, so that an empty
+            # batch with, say, a temperature for one video still fails.
+            checked = [sampling.check_temperature(temperature, context),
+                       sampling.row_seeds(seed, context)]
+            with tf.control_dependencies(checked):
+                return {"frames": tf.zeros([0, num_frames] + frame, tf.uint8),
+                        "invalid_values": tf.zeros([0], tf.int32)}
+
+        return _unless_empty(context, draw, nothing)
 
     @tf.function(input_signature=[video_spec])
     def log_prob(video):
         video = _check_shape(video, video_spec)
-        bpp = model.bits_per_pixel(video, seed=LOG_PROB_NOISE_SEED, per_frame=True)
-        frame_nats_per_bpp = math.log(2.0) * math.prod(config.image_shape)
-        return {"bits_per_pixel": tf.reduce_mean(bpp, axis=-1),
-                "log_prob": -tf.reduce_sum(bpp, axis=-1) * frame_nats_per_bpp,
-                "frame_bits_per_pixel": bpp}
+
+        def score():
+            bpp = model.bits_per_pixel(video, seed=LOG_PROB_NOISE_SEED, per_frame=True)
+            frame_nats_per_bpp = math.log(2.0) * math.prod(config.image_shape)
+            return {"bits_per_pixel": tf.reduce_mean(bpp, axis=-1),
+                    "log_prob": -tf.reduce_sum(bpp, axis=-1) * frame_nats_per_bpp,
+                    "frame_bits_per_pixel": bpp}
+
+        def nothing():
+            return {"bits_per_pixel": tf.zeros([0], tf.float32),
+                    "log_prob": tf.zeros([0], tf.float32),
+                    "frame_bits_per_pixel": tf.zeros([0, config.num_target_frames],
+                                                     tf.float32)}
+
+        return _unless_empty(video, score, nothing)
 
     module = tf.Module()
     module.config_file = tf.saved_model.Asset(config_path)
@@ -165,6 +191,12 @@ def _serving_module(model, num_frames, config_path):
     module.sample = sample
     module.log_prob = log_prob
     return module
+
+
+def _unless_empty(batch, compute, nothing):
+    """`compute()`, or `nothing()` (the same outputs with batch size 0) for an empty
+    `batch`: the model's convolutions cannot take a batch of no videos."""
+    return tf.cond(tf.shape(batch)[0] > 0, compute, nothing)
 
 
 def _check_shape(tensor, spec):

@@ -4,22 +4,26 @@ Every frame of both videos is encoded to its latents at every level; the latents
 as (1 - w) z_a + w z_b for evenly spaced weights w from 0 (video a) to 1 (video b) and
 decoded back to frames. Writes an animated GIF (one tile per weight, left to right, playing
 the frames) and a PNG next to it (same name, .png) with a row per weight.
+
+With no options it runs on the shipped stochastic-shapes model and writes
+interpolation.gif and interpolation.png into the working folder (a run's go into its
+folder).
 """
 import os
 
 import numpy as np
 
 from videoflow_tf import visualize
-from videoflow_tf.open_model import open_run
-from videoflow_tf.usage import UsageError, non_negative, output_file, positive
+from videoflow_tf.open_model import SHIPPED_MODEL, open_python_model
+from videoflow_tf.usage import (UsageError, add_data_dir, add_model, add_out, add_split,
+                                default_output, non_negative, output_file, positive)
 from videoflow_tf.videos import load_videos
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", required=True, metavar="DIR",
-                        help="a training run folder (config.json and checkpoints)")
-    parser.add_argument("--out", required=True, metavar="FILE.gif",
-                        help="the GIF to write; the PNG goes next to it as FILE.png")
+    add_model(parser, default=SHIPPED_MODEL, alias=True)
+    add_out(parser, "FILE.gif", "the GIF to write; the PNG goes next to it as FILE.png",
+            default="interpolation.gif in a run's folder, else in the working folder")
     parser.add_argument("--videos", type=non_negative(int), nargs=2, default=[0, 1],
                         metavar=("A", "B"),
                         help="indices of the two videos in the split (default: 0 1)")
@@ -28,20 +32,19 @@ def add_arguments(parser):
                         "(default: %(default)s)")
     parser.add_argument("--num-frames", type=positive(int), metavar="T",
                         help="frames of each video (default: context + target frames)")
-    parser.add_argument("--split", default="test", help="split of the videos "
-                        "(default: %(default)s)")
-    parser.add_argument("--data-dir", metavar="DIR",
-                        help="TFDS data directory (default: the one the run trained from)")
+    add_split(parser)
+    add_data_dir(parser)
 
 
 def run(args):
     if args.steps < 2:
         raise UsageError(f"--steps must be at least 2 (the two videos); got {args.steps}")
-    gif = output_file(args.out, (".gif",))
+    gif = args.out and output_file(args.out, (".gif",))  # checked before the model loads
+    opened, model = open_python_model(args.model)
+    config = model.config
+    gif = gif or output_file(default_output(opened.run_dir, "interpolation.gif"), (".gif",))
     png = output_file(os.path.splitext(gif)[0] + ".png", (".png",))
-    trained = open_run(args.model_dir)
-    config, model = trained.config, trained.model
-    data_dir = args.data_dir or trained.data_dir
+    data_dir = args.data_dir or opened.data_dir
     first, second = args.videos
     videos = load_videos(config, args.split, max(first, second) + 1, data_dir,
                          num_frames=args.num_frames)

@@ -1,26 +1,39 @@
 """Opening a trained model, for every command that reads one.
 
-A model is either
+A model is named the same way in every command (`--model`):
 
 - a training run folder (`videoflow_tf.run_dir`: config.json and checkpoints/), opened
-  as a Python `VideoFlow` with the weights of its newest checkpoint that reads; or
+  as a Python `VideoFlow` with the weights of its newest checkpoint that reads;
+- one checkpoint of a run, `RUN/checkpoints/ckpt-STEP` (the files' common prefix; its
+  `.index` file names it too), opened with the config of its run; or
 - a SavedModel written by `videoflow-tf export`: a version folder, or the model's base
   path, which stands for its highest integer version holding a SavedModel (the one TF
   Serving serves). It is called through its signatures exactly as TF Serving would, and
-  its config comes from its `assets/config.json`.
+  its config comes from its `assets/config.json`. Its weights list and config are also
+  enough to rebuild the Python model (`python_model`), for the commands that need more
+  than the signatures (`order`, `interpolate`, `temperature-sweep`, `export`).
 
-`open_model(path)` opens either (`sample`, `evaluate`); `open_run(path)` only a run, for
-the commands that need the Python model itself and its training step (`order`,
-`interpolate`, `temperature-sweep`); `python_model(path)` the Python model of either
-(`export`); `copy_weights(model, path)` gives a model the weights of either
-(`train --init-from`).
+SHIPPED_MODEL is the stochastic-shapes SavedModel that installs with the package: the
+default of every command that reads a model.
 
-Both kinds of opened model (RunModel, ExportedModel) have a `config`, a `description`,
-the `data_dir` their contexts come from by default (a run's; None: TFDS's), the
-`default_num_frames` they sample, and sample (`sample`), score (`frame_bits_per_pixel`)
-and measure their samples (`sample_quality`) alike. A RunModel also has the Python
-`model` and its training `step`; an ExportedModel has None for both.
+`open_model(path)` opens any of them (`sample`, `evaluate`); `python_model(opened)` the
+Python model of an opened one; `open_python_model(path)` both at once;
+`copy_weights(model, path)` gives a model the weights of any of them (`train
+--init-from`); `model_config(path)` reads the config of any of them.
+
+Every opened model (RunModel, ExportedModel) has a `config`, a `description`, the
+`data_dir` its contexts come from by default (a run's; None: TFDS's), the
+`default_num_frames` it samples, its `run_dir` (the run folder of a run or checkpoint,
+where commands write their results by default; None for a SavedModel), its `source` (what
+results files record of it: a run's folder and step, a SavedModel's path), and samples
+(`sample`), scores (`frame_bits_per_pixel`) and measures its samples (`sample_quality`)
+alike. A RunModel also has the Python `model` and its training `step`; an ExportedModel
+has None for both.
+
+Opening only reads: a run that `train` is writing meanwhile opens at its newest whole
+checkpoint.
 """
+import importlib.resources
 import os
 import re
 
@@ -31,7 +44,7 @@ from videoflow_tf import run_dir
 from videoflow_tf.config import VideoFlowConfig
 from videoflow_tf.model import VideoFlow
 from videoflow_tf.monitor import SampleQuality
-from videoflow_tf.usage import UsageError
+from videoflow_tf.usage import MODEL_KINDS, UsageError
 
 # What `videoflow-tf export` writes into a SavedModel, and what is read back here.
 CONFIG_ASSET = "config.json"  # the model's VideoFlowConfig, in the SavedModel's assets/
@@ -39,16 +52,23 @@ SAMPLE_SIGNATURE = "serving_default"
 LOG_PROB_SIGNATURE = "log_prob"
 LOG_PROB_NOISE_SEED = 0  # the log_prob signature's one fixed draw of dequantisation noise
 
+# The repository's savedmodels/ folder, wherever the install put it: the checkout itself for
+# an editable install, site-packages/videoflow_tf/savedmodels/ for a wheel.
+SHIPPED_MODEL = str(importlib.resources.files("videoflow_tf.savedmodels") / "stochastic_shapes")
+
 
 def open_model(path):
-    """A RunModel for a training run folder, an ExportedModel for a SavedModel (a version
-    folder or its base path); UsageError for anything else."""
+    """A RunModel for a training run folder or a checkpoint of one, an ExportedModel for a
+    SavedModel (a version folder or its base path); UsageError for anything else."""
     if not os.path.isdir(path):
+        checkpoint = checkpoint_prefix(path)
+        if checkpoint is not None:
+            return open_checkpoint(checkpoint)
         problem = "is a file, not a folder" if os.path.exists(path) else "does not exist"
-        raise UsageError(f"model {path!r} {problem} (expected a training run folder or an "
-                         "exported SavedModel)")
+        raise UsageError(f"model {path!r} {problem} (expected {MODEL_KINDS})")
     if os.path.isfile(os.path.join(path, run_dir.CONFIG_FILE)):
-        return open_run(path)
+        model, step = load_model(path)
+        return RunModel(model, step, run_dir.read_settings(path).get("data_dir"), path)
     version = saved_model_version(path)
     if version is None:
         raise UsageError(f"{path!r} is neither a training run folder (no "
@@ -57,10 +77,41 @@ def open_model(path):
     return ExportedModel(version)
 
 
-def open_run(path):
-    """The RunModel of the training run folder `path` (UsageError if it is none)."""
-    model, step = load_model(path)
-    return RunModel(model, step, run_dir.read_settings(path).get("data_dir"), path)
+def open_python_model(path):
+    """(opened model, its Python VideoFlow): `open_model(path)` and `python_model` of it."""
+    opened = open_model(path)
+    return opened, python_model(opened)
+
+
+def checkpoint_prefix(path):
+    """The checkpoint prefix `path` names (the prefix itself, or its .index or .data
+    file), if it names a checkpoint; else None."""
+    prefix = re.sub(r"\.(index|data-\d+-of-\d+)$", "", path)
+    return prefix if os.path.isfile(prefix + ".index") else None
+
+
+def checkpoint_run(prefix):
+    """The run folder of checkpoint `prefix` (RUN/checkpoints/ckpt-STEP); UsageError if it
+    is not in one."""
+    folder = os.path.dirname(os.path.dirname(os.path.abspath(prefix)))
+    if not os.path.isfile(os.path.join(folder, run_dir.CONFIG_FILE)):
+        raise UsageError(f"checkpoint {prefix!r} is not in a training run folder: expected "
+                         f"RUN/{run_dir.CHECKPOINT_DIR}/ckpt-STEP with RUN/"
+                         f"{run_dir.CONFIG_FILE}")
+    return folder
+
+
+def open_checkpoint(prefix):
+    """The RunModel of checkpoint `prefix` of a run (see `checkpoint_run`)."""
+    folder = checkpoint_run(prefix)
+    model = VideoFlow(run_dir.read_config(folder))
+    run_dir.restore(run_dir.make_checkpoint(model), prefix, model, partial=True)
+    try:
+        step = run_dir.checkpoint_step(prefix)
+    except (ValueError, IndexError):  # a checkpoint not named ckpt-STEP
+        step = None
+    return RunModel(model, step, run_dir.read_settings(folder).get("data_dir"), prefix,
+                    folder)
 
 
 def python_model(opened):
@@ -87,12 +138,19 @@ def load_model(model_dir):
 
 class RunModel:
     """A Python VideoFlow, usually a run's: `model`, its `config`, training `step`, the
-    `data_dir` the run trained from (None: TFDS's default) and a `description`."""
+    `data_dir` the run trained from (None: TFDS's default), a `description` and the
+    `run_dir` of the run (None: none)."""
 
-    def __init__(self, model, step=None, data_dir=None, path=None):
+    def __init__(self, model, step=None, data_dir=None, path=None, folder=None):
         self.model, self.config, self.step, self.data_dir = model, model.config, step, data_dir
         self.default_num_frames = self.config.num_target_frames
         self.description = f"{path} (step {step})" if path else "the model"
+        self.run_dir = folder or path
+        # What the results files of the commands say the model was.
+        self.source = {"model_dir": os.path.abspath(self.run_dir) if self.run_dir else None,
+                       "step": step}
+        if folder is not None:
+            self.source["checkpoint"] = os.path.abspath(path)
         self._scorers = {}
 
     def sample(self, context, num_frames, temperature, seeds):
@@ -130,8 +188,9 @@ class ExportedModel:
         if context_spec.shape[1] != self.config.num_context_frames:
             raise UsageError(f"SavedModel {path!r} takes {context_spec.shape[1]} context frames "
                              f"but its config says {self.config.num_context_frames}")
-        self.model, self.step, self.data_dir = None, None, None
+        self.model, self.step, self.data_dir, self.run_dir = None, None, None, None
         self.description = f"SavedModel {path}"
+        self.source = {"saved_model": os.path.abspath(path)}
 
     def sample(self, context, num_frames, temperature, seeds):
         """(uint8 frames [N, num_frames, H, W, 3], invalid values per video [N]; the
@@ -219,7 +278,11 @@ def saved_model_version(path):
 
 
 def model_config(path):
-    """The VideoFlowConfig of a training run or a SavedModel, without loading either."""
+    """The VideoFlowConfig of a training run, a checkpoint of one or a SavedModel, without
+    loading any."""
+    checkpoint = None if os.path.isdir(path) else checkpoint_prefix(path)
+    if checkpoint is not None:
+        return run_dir.read_config(checkpoint_run(checkpoint))
     if os.path.isfile(os.path.join(path, run_dir.CONFIG_FILE)):
         return run_dir.read_config(path)
     return saved_model_config(path)
@@ -247,9 +310,13 @@ def exported_config(path):
 
 def copy_weights(model, source):
     """Sets `model`'s weights to those of `source`: a SavedModel written by `videoflow-tf
-    export` (a version folder or its base path: the latest version) or a training run
-    folder (its newest checkpoint that reads). Returns the version or checkpoint read.
-    UsageError if the architectures differ."""
+    export` (a version folder or its base path: the latest version), a training run
+    folder (its newest checkpoint that reads) or a checkpoint of one. Returns the
+    version or checkpoint read. UsageError if the architectures differ."""
+    checkpoint = None if os.path.isdir(source) else checkpoint_prefix(source)
+    if checkpoint is not None:
+        run_dir.restore(run_dir.make_checkpoint(model), checkpoint, model, partial=True)
+        return checkpoint
     version = saved_model_version(source) if os.path.isdir(source) else None
     if version is None:
         restored = run_dir.restore_latest(source, run_dir.make_checkpoint(model), model,

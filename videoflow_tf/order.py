@@ -4,7 +4,11 @@ placed right after the context frames, for every later frame k of test videos.
 A model that learned how videos unfold finds the true next frame (k = the number of context
 frames) the most likely continuation and frames from further ahead less and less likely:
 in the paper, the bits per pixel of frame k placed at t = 4 of BAIR videos grow with k.
-Writes a JSON file and a PNG plot next to it (same name, .png).
+Writes the numbers as JSON and a PNG plot of them, bits per pixel against k, next to it
+(same name, .png).
+
+With no options it runs on the shipped stochastic-shapes model and writes order.png and
+order.json into the working folder (a run's results go into its folder).
 """
 import json
 import os
@@ -14,39 +18,35 @@ import tensorflow as tf
 
 from videoflow_tf import visualize
 from videoflow_tf.callbacks import progress_bar
-from videoflow_tf.open_model import open_run
-from videoflow_tf.usage import output_file, positive
+from videoflow_tf.open_model import SHIPPED_MODEL, open_python_model
+from videoflow_tf.usage import (add_data_dir, add_model, add_out, add_seed, add_split,
+                                default_output, output_file, positive)
 from videoflow_tf.videos import dataset_frames, load_videos
 
 
 def add_arguments(parser):
-    parser.add_argument("--model-dir", required=True, metavar="DIR",
-                        help="a training run folder (config.json and checkpoints)")
-    parser.add_argument("--out", metavar="FILE.json",
-                        help="results (default: MODEL_DIR/order.json); the plot goes next "
-                        "to it as FILE.png")
-    parser.add_argument("--split", default="test", help="split of the videos "
-                        "(default: %(default)s)")
+    add_model(parser, default=SHIPPED_MODEL, alias=True)
+    add_out(parser, "FILE.json", "the results; the plot goes next to it as FILE.png",
+            default="order.json in a run's folder, else in the working folder")
+    add_split(parser)
     parser.add_argument("--num-videos", type=positive(int), default=64, metavar="N",
                         help="videos to average over (default: %(default)s)")
     parser.add_argument("--batch-size", type=positive(int), default=32, metavar="B",
                         help="videos per batch (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the dequantisation noise (default: %(default)s)")
-    parser.add_argument("--data-dir", metavar="DIR",
-                        help="TFDS data directory (default: the one the run trained from)")
+    add_seed(parser, "seed of the dequantisation noise")
+    add_data_dir(parser)
 
 
 def run(args):
-    trained = open_run(args.model_dir)
-    config, model, step = trained.config, trained.model, trained.step
-    out = output_file(args.out or os.path.join(args.model_dir, "order.json"), (".json",))
+    out = args.out and output_file(args.out, (".json",))  # checked before the model loads
+    opened, model = open_python_model(args.model)
+    config = model.config
+    out = out or output_file(default_output(opened.run_dir, "order.json"), (".json",))
     png = output_file(os.path.splitext(out)[0] + ".png", (".png",))
-    data_dir = args.data_dir or trained.data_dir
+    data_dir = args.data_dir or opened.data_dir
     videos = load_videos(config, args.split, args.num_videos, data_dir,
                          num_frames=dataset_frames(config.dataset, data_dir))
-    results = {"model_dir": os.path.abspath(args.model_dir), "step": step,
-               "dataset": config.dataset, "split": args.split,
+    results = {**opened.source, "dataset": config.dataset, "split": args.split,
                **out_of_order_bpp(model, videos, args.batch_size, args.seed)}
     with open(out, "w", encoding="utf-8") as file:
         json.dump(results, file, indent=2)
@@ -57,7 +57,7 @@ def run(args):
         "series": {"mean": (results["frames"], results["bpp"])}}])
     for frame, bpp, std in zip(results["frames"], results["bpp"], results["bpp_std"]):
         print(f"frame {frame}: {bpp:.4f} +- {std:.4f} bits per pixel")
-    print(f"Wrote {out} and {png}")
+    print(f"Wrote {png} (the plot) and {out}")
 
 
 def out_of_order_bpp(model, videos, batch_size, seed=0):

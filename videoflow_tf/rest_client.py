@@ -1,7 +1,7 @@
 """`videoflow-tf rest-client`: REST bodies for a VideoFlow SavedModel served by TF
 Serving, and GIFs from its answers.
 
-    videoflow-tf rest-client request --model savedmodels/NAME --video SOURCE \\
+    videoflow-tf rest-client request [--model savedmodels/NAME] --video SOURCE \\
         [--signature serving_default|log_prob] [--temperature T] [--seed S] --out request.json
     curl -s -d @request.json http://localhost:8501/v1/models/NAME:predict > response.json
     videoflow-tf rest-client response --request request.json \\
@@ -16,7 +16,10 @@ for `serving_default` each video's first num_context_frames frames, the temperat
 seed per video (S, S + 1, ...); for `log_prob` each video's first context + target frames.
 `response` turns a `serving_default` answer into a GIF, a row per video, context frames
 framed in orange and sampled ones in gray; for a `log_prob` answer it prints the scores.
-The model's sizes come from the SavedModel's `assets/config.json`.
+The model's sizes come from the SavedModel's `assets/config.json` (`--model` may also name
+the run it was exported from, or a checkpoint of it; by default it is the shipped
+stochastic-shapes model). A request holds at least one video: JSON cannot carry the shape
+of an empty batch.
 """
 import json
 import os
@@ -25,8 +28,10 @@ import numpy as np
 from PIL import Image
 
 from videoflow_tf import visualize
-from videoflow_tf.open_model import LOG_PROB_SIGNATURE, SAMPLE_SIGNATURE, saved_model_config
-from videoflow_tf.usage import UsageError, non_negative, output_file, positive
+from videoflow_tf.open_model import (LOG_PROB_SIGNATURE, SAMPLE_SIGNATURE, SHIPPED_MODEL,
+                                     model_config)
+from videoflow_tf.usage import (MODEL_KINDS, UsageError, add_data_dir, add_model, add_out,
+                                add_seed, non_negative, output_file, positive)
 from videoflow_tf.videos import load_videos
 
 
@@ -52,7 +57,11 @@ def load_video(source, config, data_dir=None):
         size = config.image_size
         raise UsageError(f"video {source!r} must be uint8 [T, {size}, {size}, 3] or [N, T, "
                          f"{size}, {size}, 3]; got {video.dtype} {list(video.shape)}")
-    return video[None] if video.ndim == 4 else video
+    video = video[None] if video.ndim == 4 else video
+    if not len(video):
+        raise UsageError(f"video {source!r} holds no videos: a request needs at least one "
+                         "(JSON cannot carry the shape of an empty batch)")
+    return video
 
 
 def _frames(gif):
@@ -113,8 +122,9 @@ def add_arguments(parser):
                                     help="request: a :predict body from a video; response: a "
                                     "GIF (or scores) from the answer to one")
     request = actions.add_parser("request", help="a :predict request body from a video")
-    request.add_argument("--model", required=True, metavar="SAVEDMODEL",
-                         help="savedmodels/NAME (its latest version) or savedmodels/NAME/V")
+    add_model(request, default=SHIPPED_MODEL,
+              help=f"the model whose sizes and default temperature the request takes, "
+              f"usually the SavedModel the server serves: {MODEL_KINDS}")
     request.add_argument("--video", required=True, metavar="SOURCE",
                          help="an .npy file, a GIF or tfds:SPLIT[:INDEX]")
     request.add_argument("--signature", default=SAMPLE_SIGNATURE,
@@ -122,17 +132,16 @@ def add_arguments(parser):
                          help="the signature to call (default: %(default)s)")
     request.add_argument("--temperature", type=non_negative(float), metavar="T",
                          help="sampling temperature (default: the model config's)")
-    request.add_argument("--seed", type=int, default=0, metavar="S",
-                         help="seed of the first video; video i gets S + i (default: 0)")
-    request.add_argument("--data-dir", metavar="DIR", help="TFDS data directory")
-    request.add_argument("--out", required=True, metavar="FILE.json",
-                         help="where to write the request body")
+    add_seed(request, "seed of the first video; video i gets S + i")
+    add_data_dir(request, default="TFDS's: ~/tensorflow_datasets or $TFDS_DATA_DIR")
+    add_out(request, "FILE.json", "where to write the request body")
     response = actions.add_parser("response", help="a GIF (or scores) from an answer")
     response.add_argument("--request", required=True, metavar="FILE.json",
                           help="the request body the answer is for")
     response.add_argument("--response", required=True, metavar="FILE.json",
                           help="the server's answer")
-    response.add_argument("--out", metavar="FILE.gif", help="the GIF (serving_default)")
+    add_out(response, "FILE.gif", "the GIF of a serving_default answer (needed for one)",
+            required=False)
     response.add_argument("--frame-ms", type=positive(int), default=300, metavar="MS",
                           help="GIF frame duration in milliseconds (default: %(default)s)")
 
@@ -143,7 +152,7 @@ def run(args):
 
 def write_request(args):
     output_file(args.out, (".json",))
-    config = saved_model_config(args.model)
+    config = model_config(args.model)
     video = load_video(args.video, config, args.data_dir)
     body = request_body(video, config, args.signature, args.temperature, args.seed)
     with open(args.out, "w", encoding="utf-8") as file:

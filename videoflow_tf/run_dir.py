@@ -9,15 +9,27 @@
     MODEL_DIR/logs/train/      TensorBoard summaries of training
     MODEL_DIR/logs/monitor/    TensorBoard summaries of the sample monitor
     MODEL_DIR/monitor.jsonl    the sample monitor's measurements, one JSON record a line
+    MODEL_DIR/writer.lock      while a `train` writes the run: its lock, holding its pid
+
+One writer. A run folder has one writer at a time: `train` claims the folder (`claim`)
+before it writes anything, with an advisory lock (flock) on MODEL_DIR/writer.lock, and a
+second `train` on the same folder stops at once with a UsageError naming the folder and
+the process that holds it. The operating system drops the lock when its process ends,
+however it ends: a writer killed with SIGKILL leaves at most a stale writer.lock, which
+blocks nothing (a clean end removes it). Readers (`evaluate`, `sample`, `export`, ...) take
+no lock: they read a run that is being trained at its newest whole checkpoint.
 
 A checkpoint holds the model's weights (as a list in `model.weights` order, which the
 config fixes), the optimizer, whose `iterations` is the training step, and the CPU
 seconds training has used (`cpu_seconds`; 0 when restored from a checkpoint without it).
 """
+import fcntl
+import functools
 import json
 import os
 import shutil
 import sys
+import threading
 
 import tensorflow as tf
 
@@ -30,6 +42,7 @@ CHECKPOINT_DIR = "checkpoints"
 LOG_DIR = os.path.join("logs", "train")
 MONITOR_LOG_DIR = os.path.join("logs", "monitor")
 MONITOR_FILE = "monitor.jsonl"
+LOCK_FILE = "writer.lock"
 FIXED_SETTINGS = ("data_seed",)  # settings a resumed run must share with the first one
 SAMPLING_FIELDS = ("temperature",)  # config fields training never reads: free to change
 
@@ -61,7 +74,15 @@ def checkpoint_step(path):
 def check_run(model_dir, config, settings):
     """Checks, writing nothing, that a run of `config` and `settings` can start or resume
     in `model_dir`: UsageError if it holds a run of another config or FIXED_SETTINGS
-    (naming the differences; only SAMPLING_FIELDS may differ) or cannot be written."""
+    (naming the differences; only SAMPLING_FIELDS may differ), is a SavedModel or a
+    checkpoint rather than a run folder, or cannot be written."""
+    if os.path.isfile(model_dir + ".index") or (
+            _is_saved_model(model_dir)
+            and not os.path.exists(os.path.join(model_dir, CONFIG_FILE))):
+        kind = "a checkpoint" if os.path.isfile(model_dir + ".index") else "a SavedModel"
+        raise UsageError(f"{model_dir} is {kind}, not a run folder: train writes a run "
+                         "folder (train --model NEW_RUN --init-from MODEL starts one from "
+                         "its weights)")
     if os.path.exists(os.path.join(model_dir, CONFIG_FILE)):
         stored = read_config(model_dir)
         stored_settings = read_settings(model_dir)
@@ -85,6 +106,15 @@ def check_run(model_dir, config, settings):
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write the model directory {model_dir!r}: no permission to "
                          f"write in {existing!r}")
+
+
+def _is_saved_model(path):
+    """Whether folder `path` holds a SavedModel, or integer version folders holding one."""
+    if not os.path.isdir(path):
+        return False
+    return any(os.path.isfile(os.path.join(folder, "saved_model.pb")) for folder in
+               [path] + [os.path.join(path, name) for name in os.listdir(path)
+                         if name.isdigit()])
 
 
 def start_run(model_dir, config, settings):
@@ -229,3 +259,124 @@ def _write_text(path, text):
     with open(temporary, "w", encoding="utf-8") as file:
         file.write(text + "\n")
     os.replace(temporary, path)
+
+
+# ------------------------------------------------------------------------ one writer
+
+class RunInUse(UsageError):
+    """The run folder is claimed by another writer."""
+
+
+class Claim:
+    """This process's claim on a run folder: an exclusive flock on its LOCK_FILE, which
+    holds this process's pid. `release()` gives it up (at the latest the process's end
+    does)."""
+
+    def __init__(self, model_dir):
+        self.model_dir, self.path = model_dir, os.path.join(model_dir, LOCK_FILE)
+        self._created = _missing_folders(model_dir)
+        self._file = None
+        while self._file is None:  # until the locked file is the one at self.path
+            try:
+                os.makedirs(model_dir, exist_ok=True)
+                file = open(self.path, "a+", encoding="utf-8")
+            except FileNotFoundError:  # a releasing writer removed the folder meanwhile
+                continue
+            except OSError as error:
+                raise UsageError(f"cannot write the model directory {model_dir!r}: "
+                                 f"{error.strerror}") from None
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                file.seek(0)
+                holder = file.read().strip()
+                file.close()
+                self._created = []
+                raise RunInUse(
+                    f"{model_dir} is in use: process "
+                    f"{holder if holder.isdigit() else '(pid unknown)'} is training in it, "
+                    "and a run folder has one writer; wait for it to end, or train in "
+                    "another --model") from None
+            # A writer that released meanwhile removed the file this one locked: retry.
+            if _same_file(file, self.path):
+                self._file = file
+            else:
+                file.close()
+        self._file.truncate(0)
+        self._file.write(f"{os.getpid()}\n")
+        self._file.flush()
+
+    def release(self):
+        """Removes the lock file (and the folders the claim created, if left empty), then
+        drops the lock; a second call does nothing."""
+        if self._file is None:
+            return
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+        for folder in self._created:  # innermost first
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty: the run wrote there
+                break
+        self._file.close()
+        self._file = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.release()
+
+
+_scopes = threading.local()
+
+
+def claim(model_dir):
+    """Claims run folder `model_dir` for this process as its one writer (see the module
+    docstring), creating it if need be; RunInUse (a UsageError: one line naming the
+    folder and the holder's pid) if another process holds it. Within a call of a
+    function decorated with `releases_claims` the claim ends when that call ends;
+    otherwise with the process. Returns the Claim."""
+    held = Claim(model_dir)
+    stack = getattr(_scopes, "stack", None)
+    (stack[-1] if stack else _process_claims).append(held)
+    return held
+
+
+_process_claims = []
+
+
+def releases_claims(function):
+    """Decorates `function` so that the run folders it claims (`claim`) are released when
+    it returns or raises."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        stack = _scopes.__dict__.setdefault("stack", [])
+        stack.append([])
+        try:
+            return function(*args, **kwargs)
+        finally:
+            for held in reversed(stack.pop()):
+                held.release()
+    return wrapper
+
+
+def _missing_folders(path):
+    """The folders of `path` that do not exist yet, innermost first."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
+
+
+def _same_file(file, path):
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(file.fileno())
+    return (found.st_dev, found.st_ino) == (mine.st_dev, mine.st_ino)

@@ -1,10 +1,11 @@
 """`videoflow-tf sample`: sampled futures of test videos as an animated GIF grid and a PNG strip.
 
-The model is a training run folder (config.json and checkpoints) or an exported SavedModel
-(`savedmodels/NAME`, using its latest integer version, or `savedmodels/NAME/VERSION`),
-called through its `serving_default` signature exactly as TF Serving would. The default is
-the shipped stochastic-shapes model, `savedmodels/stochastic_shapes` in the repository,
-which installs with the package (`videoflow_tf.savedmodels`).
+The model is a training run folder (its newest checkpoint), a checkpoint of one or an
+exported SavedModel (`savedmodels/NAME`, using its latest integer version, or
+`savedmodels/NAME/VERSION`), called through its `serving_default` signature exactly as TF
+Serving would. The default is the shipped stochastic-shapes model,
+`savedmodels/stochastic_shapes` in the repository, which installs with the package
+(`videoflow_tf.savedmodels`).
 
 Contexts are the first frames of test videos of the model's dataset. The GIF has a row per
 context and a column per sample (each with its own seed); context frames are framed in
@@ -12,31 +13,22 @@ orange, generated ones in gray. The PNG next to it (same name, .png) shows every
 every video side by side. A SavedModel produces the number of frames it was exported with
 per call; longer futures feed its last frames back in as the next context.
 """
-import importlib.resources
 import os
 
 import numpy as np
 
 from videoflow_tf import visualize
-from videoflow_tf.open_model import open_model
-from videoflow_tf.usage import non_negative, output_file, positive
+from videoflow_tf.open_model import SHIPPED_MODEL, open_model
+from videoflow_tf.usage import (add_data_dir, add_model, add_out, add_seed, add_split,
+                                non_negative, output_file, positive)
 from videoflow_tf.videos import load_videos
-
-# The repository's savedmodels/ folder, wherever the install put it: the checkout itself for
-# an editable install, site-packages/videoflow_tf/savedmodels/ for a wheel.
-DEFAULT_MODEL = str(importlib.resources.files("videoflow_tf.savedmodels") / "stochastic_shapes")
 
 
 def add_arguments(parser):
-    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="DIR|SAVEDMODEL",
-                        help="a training run folder or an exported SavedModel "
-                        "(savedmodels/NAME or savedmodels/NAME/VERSION); default: the "
-                        "shipped savedmodels/stochastic_shapes")
-    parser.add_argument("--out", required=True, metavar="FILE.gif",
-                        help="the GIF to write; the PNG strip goes next to it as FILE.png")
-    parser.add_argument("--context-split", default="test", metavar="SPLIT",
-                        help="split whose videos give the context frames "
-                        "(default: %(default)s)")
+    add_model(parser, default=SHIPPED_MODEL)
+    add_out(parser, "FILE.gif", "the GIF to write; the PNG strip goes next to it as FILE.png")
+    add_split(parser, "split whose videos give the context frames",
+              aliases=("--context-split",))
     parser.add_argument("--first-video", type=non_negative(int), default=0, metavar="I",
                         help="index of the first context video in the split "
                         "(default: %(default)s)")
@@ -51,12 +43,8 @@ def add_arguments(parser):
     parser.add_argument("--temperature", type=non_negative(float), metavar="T",
                         help="scales the prior's standard deviations; 0 gives the means "
                         "(default: the model config's)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S",
-                        help="random seed; the same seed gives the same samples "
-                        "(default: %(default)s)")
-    parser.add_argument("--data-dir", metavar="DIR",
-                        help="TFDS data directory of the contexts (default: the run's, or "
-                        "TFDS's for a SavedModel)")
+    add_seed(parser, "random seed; the same seed gives the same samples")
+    add_data_dir(parser)
     parser.add_argument("--frame-ms", type=positive(int), default=300, metavar="MS",
                         help="GIF frame duration in milliseconds (default: %(default)s)")
 
@@ -70,7 +58,7 @@ def run(args):
     temperature = config.temperature if args.temperature is None else args.temperature
     num_frames = args.num_frames or model.default_num_frames
     data_dir = args.data_dir or model.data_dir
-    contexts = load_videos(config, args.context_split, args.num_contexts, data_dir,
+    contexts = load_videos(config, args.split, args.num_contexts, data_dir,
                            num_frames=config.num_context_frames + 1,
                            first=args.first_video)[:, :config.num_context_frames]
     samples = args.samples_per_context

@@ -55,7 +55,7 @@ from videoflow_tf.model import VideoFlow
 from videoflow_tf.monitor import MonitorSamples, default_sample_frames, shows_motion
 from videoflow_tf.open_model import copy_weights, model_config
 from videoflow_tf.optim import make_optimizer
-from videoflow_tf.usage import UsageError, non_negative, positive
+from videoflow_tf.usage import UsageError, add_data_dir, add_model, non_negative, positive
 from videoflow_tf.videos import dataset_frames, load_videos, shape_labels
 
 NUM_SUMMARY_VIDEOS = 4
@@ -73,17 +73,16 @@ def add_arguments(parser):
     parser.add_argument("--dataset", metavar="NAME",
                         help="TFDS dataset: stochastic_shapes, stochastic_shapes/black or "
                         "bair_action_free (default: the config's); prepared if needed")
-    parser.add_argument("--model-dir", required=True, metavar="DIR",
-                        help="folder of the run: config, checkpoints and TensorBoard logs; "
-                        "training in an existing run resumes it")
+    add_model(parser, alias=True, dest="model_dir", metavar="RUN",
+              help="the run folder to train in: config, checkpoints and TensorBoard logs; "
+              "training in an existing run resumes it; one train at a time writes it")
     parser.add_argument("--steps", type=positive(int), default=10000, metavar="N",
                         help="total number of training steps; a resumed run continues up "
                         "to it (default: %(default)s)")
     parser.add_argument("--batch-size", type=positive(int), metavar="B",
                         help="videos per step, split over the replicas of --strategy "
                         "(default: the config's batch_size)")
-    parser.add_argument("--data-dir", metavar="DIR",
-                        help="TFDS data directory (default: TFDS's, ~/tensorflow_datasets)")
+    add_data_dir(parser, default="TFDS's: ~/tensorflow_datasets or $TFDS_DATA_DIR")
     parser.add_argument("--set", action="extend", nargs="+", default=[],
                         metavar="FIELD=VALUE",
                         help="override config fields, e.g. --set learning_rate=1e-4 "
@@ -124,9 +123,9 @@ def add_arguments(parser):
                         "that share a machine")
     parser.add_argument("--init-from", metavar="MODEL",
                         help="start a new run from the weights of MODEL (a SavedModel "
-                        "exported by videoflow-tf export, or a run folder) instead of "
-                        "initialising them; the optimizer and the step count start "
-                        "afresh. MODEL's config must have the same architecture")
+                        "exported by videoflow-tf export, a run folder or a checkpoint of "
+                        "one) instead of initialising them; the optimizer and the step "
+                        "count start afresh. MODEL's config must have the same architecture")
     parser.add_argument("--strategy", choices=distribute.STRATEGIES, default="default",
                         help="tf.distribute strategy: default (one device), mirrored (every "
                         "GPU of this machine), multi_worker (the machines listed in "
@@ -182,6 +181,7 @@ class TrainResult:
     history: keras.callbacks.History | None
 
 
+@run_dir.releases_claims
 def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
           checkpoint_every=300.0, checkpoint_every_steps=None, keep_checkpoints=3,
           steps_per_epoch=500, summary_every=100, sample_every=1000, verbose=None,
@@ -209,6 +209,7 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
         if init_from is not None:
             settings["init_from"] = os.path.abspath(init_from)
         run_dir.check_run(model_dir, config, settings)
+        run_dir.claim(model_dir)  # the run's one writer until train returns, else RunInUse
     _check_frames(config, data_dir)
     model, manager, train_data, step = setup_training(config, model_dir, data_dir, data_seed,
                                                       keep_checkpoints, strategy, init_from)

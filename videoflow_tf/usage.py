@@ -45,3 +45,57 @@ def non_negative(kind):
         return value
     parse.__name__ = f"non-negative {kind.__name__}"
     return parse
+
+
+# ------------------------------------------------------ options that commands share
+#
+# Each is declared here once: the same name, metavar and meaning in every command; the
+# commands add only what they write or where their default comes from.
+
+MODEL_KINDS = ("a training run folder (its newest checkpoint that reads), one of its "
+               "checkpoints (RUN/checkpoints/ckpt-STEP) or an exported SavedModel "
+               "(savedmodels/NAME, its highest version, or savedmodels/NAME/VERSION)")
+
+
+def add_model(parser, default=None, alias=False, dest="model", metavar="MODEL", help=None):
+    """--model (also --model-dir with `alias`, the name older scripts use), dest `dest`:
+    MODEL_KINDS, or `help`; required unless it has a `default` (the shipped model's
+    path, which the help then names)."""
+    names = ["--model"] + (["--model-dir"] if alias else [])
+    text = help or f"the model: {MODEL_KINDS}"
+    if default is not None:
+        text += " (default: the shipped stochastic-shapes model)"
+    parser.add_argument(*names, dest=dest, default=default, required=default is None,
+                        metavar=metavar, help=text)
+
+
+def add_out(parser, metavar, what, default=None, required=None):
+    """--out `metavar` (FILE.gif, DIR, ...): `what` goes there; `default` says where it
+    goes without --out; required if there is no default, unless `required` says."""
+    required = default is None if required is None else required
+    parser.add_argument("--out", required=required, metavar=metavar,
+                        help=what + (f" (default: {default})" if default else ""))
+
+
+def add_data_dir(parser, default="a run's own, else TFDS's: ~/tensorflow_datasets or "
+                 "$TFDS_DATA_DIR"):
+    """--data-dir: the TFDS data folder of the videos."""
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help=f"TFDS data folder of the videos (default: {default})")
+
+
+def add_split(parser, what="split of the videos", aliases=()):
+    """--split (and `aliases`), default test: a TFDS split, e.g. test, train[:5%]."""
+    parser.add_argument("--split", *aliases, dest="split", default="test", metavar="SPLIT",
+                        help=f"{what}, e.g. test, train, test[:16] (default: %(default)s)")
+
+
+def add_seed(parser, what="random seed; the same seed gives the same results"):
+    """--seed S, an int, default 0."""
+    parser.add_argument("--seed", type=int, default=0, metavar="S",
+                        help=f"{what} (default: %(default)s)")
+
+
+def default_output(folder, name):
+    """`name` in `folder` (a run's folder), or in the working folder if None."""
+    return os.path.join(folder, name) if folder else name
