@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from model_on_test_videos import parse_model_and_videos, write_rows
 from videoflow_tf import pixels
-from videoflow_tf.prior import responsibilities
+from videoflow_tf.mixture_prior import responsibilities
 
 
 def frame_rows(model, videos):

@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from model_on_test_videos import parse_model_and_videos, write_rows
 from videoflow_tf import pixels
+from videoflow_tf.mixture_prior import MixtureTopPrior
 
 COLUMNS = ("level", "latent shape", "moving", "deviation", "error", "explained", "sigma",
            "history effect")
@@ -32,7 +33,7 @@ def prior_moments(prior, history, x1):
     """(mean, standard deviation) [N, h, w, c] of a level's conditional prior; for a
     mixture, of each video's most probable component."""
     distribution = prior.conditional(history, x1)
-    if prior.components == 1:
+    if not isinstance(prior, MixtureTopPrior):
         return distribution.mean(), distribution.stddev()
     chosen = tf.argmax(distribution.mixture_distribution.logits, axis=-1)
     components = distribution.components_distribution

@@ -142,7 +142,7 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
 
 class ReviveComponents(keras.callbacks.Callback):
     """When training starts and every `every` steps, revives the top prior's dead mixture
-    components (`LevelPrior.split_components`) on the conditional frames of `clips`
+    components (`MixtureTopPrior.split_components`) on the conditional frames of `clips`
     (uint8 [N, T, H, W, 3] training videos, encoded `batch_size` at a time), and prints
     what it split. Components that collapse early, while their gradients are alike, never
     come back by themselves, and a collapsed mixture samples only a few of the futures."""

@@ -43,10 +43,15 @@ class FlowStep(keras.layers.Layer):
         for layer in (self.actnorm, self.invertible_conv, self.coupling):
             layer.build(input_shape)
 
-    def make_bijector(self, recompute=False):
-        """The step as a `FlowChain` of its three bijectors; `recompute`: see `FlowChain`."""
-        return chain.FlowChain([self.coupling.bijector, self.invertible_conv.bijector,
-                                self.actnorm.bijector], recompute=recompute, name=self.name)
+    def make_bijector(self, recompute=False, initialize=False):
+        """The step as a `FlowChain` of its three bijectors; `recompute`: see `FlowChain`;
+        `initialize`: the forward pass first initialises the ActNorms from their inputs
+        (the data-dependent init, eager)."""
+        return chain.FlowChain(
+            [coupling_lib.CouplingBijector(self.coupling, initialize=initialize),
+             self.invertible_conv.bijector,
+             actnorm.ActNormBijector(self.actnorm, initialize=initialize)],
+            recompute=recompute, name=self.name)
 
     @property
     def bijector(self):
@@ -153,10 +158,11 @@ class MultiScaleGlow(keras.layers.Layer):
                              f"[z^(1), ..., z_top], got {len(latents)}")
         return [self._check_latent(z, index) for index, z in enumerate(latents)]
 
-    def _multiscale(self, recompute=False):
+    def _multiscale(self, recompute=False, initialize=False):
         """The flow as a `MultiScale` composition: per level, a `FlowChain` of the squeeze
         and the level's steps (each a `FlowChain` of its three bijectors)."""
-        levels = [chain.FlowChain([step.make_bijector(recompute) for step in reversed(steps)]
+        levels = [chain.FlowChain([step.make_bijector(recompute, initialize)
+                                   for step in reversed(steps)]
                                   + [squeeze.Squeeze()], name=f"level{index + 1}")
                   for index, steps in enumerate(self.levels)]
         return multiscale.MultiScale(levels, self.image_shape, self.latent_shapes,
@@ -181,9 +187,7 @@ class MultiScaleGlow(keras.layers.Layer):
         conditions[i] is the half that continues at the split producing latents[i]
         (same shape); log_det = log|det dz/dx| summed over the whole flow.
         """
-        frames = self._check_frames(x)
-        recompute = self.memory_saving and not actnorm.initializing()
-        return self._multiscale(recompute).forward_levels(frames)
+        return self._multiscale(self.memory_saving).forward_levels(self._check_frames(x))
 
     def decode(self, latents):
         """[z^(1), ..., z_top] -> x [B, H, W, C] (the inverse of `encode`)."""
@@ -209,11 +213,11 @@ class MultiScaleGlow(keras.layers.Layer):
         """Data-dependent init of every ActNorm from batch x, in flow order (eager).
 
         Each ActNorm is initialised from the activations it receives after all
-        earlier layers are initialised. Already-initialised layers are kept, so a
-        second call (or a call after restoring weights) changes nothing.
+        earlier layers are initialised (a forward pass whose bijectors initialise their
+        layers first). Already-initialised layers are kept, so a second call (or a call
+        after restoring weights) changes nothing.
         """
-        with actnorm.data_dependent_init():
-            self.encode(x)
+        self._multiscale(initialize=True).forward_levels(self._check_frames(x))
 
     @property
     def initialized(self):

@@ -17,11 +17,14 @@ encoder starts at zero, so every conditional prior starts as N(0, 1).
 - `conv_lstm`: stacked ConvLSTMs read the history (context appended to every step) in
   time order; a zero-initialised 3x3 conv maps the last hidden state.
 """
+import dataclasses
+
 import keras
 import tensorflow as tf
 
 from videoflow_tf.bijectors import seeds
 from videoflow_tf.bijectors.actnorm import ActNorm
+from videoflow_tf.config import LATENT_ENCODERS
 
 DILATIONS = (1, 2, 4)
 
@@ -135,11 +138,12 @@ class ResidualBlock(keras.layers.Layer):
             self.middle_norms[i].build(hidden_shape[:-1] + (self.middle_filters,))
             self.lasts[i].build(hidden_shape)
 
-    def call(self, x):
+    def call(self, x, initialize=False):
+        """`initialize`: each ActNorm first initialises itself from its input (eager)."""
         out = x
         for i in range(len(self.dilations)):
-            h = tf.nn.relu(self.first_norms[i](self.firsts[i](x)))
-            h = self.middle_norms[i](self.middles[i](h))
+            h = tf.nn.relu(self.first_norms[i](self.firsts[i](x), initialize=initialize))
+            h = self.middle_norms[i](self.middles[i](h), initialize=initialize)
             if self.activation == "gatu":
                 a, b = tf.split(h, 2, axis=-1)
                 h = tf.tanh(a) * tf.sigmoid(b)
@@ -195,10 +199,10 @@ class Conv3DNet(_LatentEncoder):
             block.build(shape)
         self.head.build((None,) + shape[2:])
 
-    def call(self, history, context=None):
+    def call(self, history, context=None, initialize=False):
         h = self._with_context_per_step(history, context)
         for block in self.blocks:
-            h = block(h)
+            h = block(h, initialize=initialize)
         return self.head(h[:, -1])
 
 
@@ -222,10 +226,10 @@ class ConvNet(_LatentEncoder):
             block.build(shape)
         self.head.build(shape)
 
-    def call(self, history, context=None):
+    def call(self, history, context=None, initialize=False):
         h = self._channel_stack(history, context)
         for block in self.blocks:
-            h = block(h)
+            h = block(h, initialize=initialize)
         return self.head(h)
 
 
@@ -249,25 +253,41 @@ class ConvLSTMNet(_LatentEncoder):
             shape = shape[:-1] + (self.width,)
         self.head.build((None,) + shape[2:])
 
-    def call(self, history, context=None):
+    def call(self, history, context=None, initialize=False):
+        del initialize  # no ActNorm to initialise
         h = self._with_context_per_step(history, context)
         for lstm in self.lstms:
             h = lstm(h)
         return self.head(h)
 
 
-def make_latent_encoder(config, latent_shape, has_context, outputs=None, seed=None,
-                        name=None):
-    """The encoder `config.latent_encoder` for a latent of `latent_shape`, with `outputs`
-    channels (default: 2c, a Gaussian's mean and log-scale), its random kernels drawn
-    with `seed` (None: unseeded)."""
-    args = dict(latent_shape=latent_shape, num_frames=config.num_cond_latents,
-                has_context=has_context, width=config.latent_encoder_width,
-                depth=config.latent_encoder_depth, dilations=config.latent_dilations,
-                activation=config.latent_activation,
-                outputs=outputs or 2 * latent_shape[-1], seed=seed, name=name)
-    if config.latent_encoder == "conv3d_net":
-        return Conv3DNet(**args)
-    if config.latent_encoder == "conv_lstm":
-        return ConvLSTMNet(**args)
-    return ConvNet(**args, kernel=3 if config.latent_encoder == "conv_net" else 1)
+@dataclasses.dataclass(frozen=True)
+class EncoderSpec:
+    """Which latent encoder a prior uses, and its size.
+
+    kind: one of LATENT_ENCODERS ("conv3d_net", the paper's; "conv_net"; "pointwise";
+      "conv_lstm"); width: hidden channels; depth: residual blocks (ConvLSTM layers);
+      dilations: spatial dilations 1, 2, 4 where they fit; activation: "relu" or "gatu".
+    """
+    kind: str = "conv3d_net"
+    width: int = 256
+    depth: int = 5
+    dilations: bool = True
+    activation: str = "gatu"
+
+    def make(self, latent_shape, num_frames, has_context, outputs=None, seed=None,
+             name=None):
+        """The encoder for a latent of `latent_shape` reading `num_frames` earlier
+        latents, with `outputs` channels (default: 2c, a Gaussian's mean and log-scale),
+        its random kernels drawn with `seed` (None: unseeded)."""
+        if self.kind not in LATENT_ENCODERS:
+            raise ValueError(f"kind must be one of {LATENT_ENCODERS}, got {self.kind!r}")
+        args = dict(latent_shape=latent_shape, num_frames=num_frames,
+                    has_context=has_context, width=self.width, depth=self.depth,
+                    dilations=self.dilations, activation=self.activation,
+                    outputs=outputs or 2 * latent_shape[-1], seed=seed, name=name)
+        if self.kind == "conv3d_net":
+            return Conv3DNet(**args)
+        if self.kind == "conv_lstm":
+            return ConvLSTMNet(**args)
+        return ConvNet(**args, kernel=3 if self.kind == "conv_net" else 1)

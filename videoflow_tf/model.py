@@ -13,6 +13,7 @@ Videos are uint8 [batch, frames, H, W, 3]. A clip's first `num_context_frames` f
 context; every later frame is scored given all frames before it.
 """
 import dataclasses
+import functools
 import math
 import random
 import warnings
@@ -20,14 +21,15 @@ import warnings
 import keras
 import tensorflow as tf
 
-from videoflow_tf import distribute, optim, pixels, sampling
+from videoflow_tf import distribute, loss, optim, pixels, sampling
 from videoflow_tf.bijectors import seeds
-from videoflow_tf.bijectors.actnorm import data_dependent_init
 from videoflow_tf.config import VideoFlowConfig
 from videoflow_tf.data import initialization_videos, videos_of
 from videoflow_tf.dequantization import make_dequantizer
 from videoflow_tf.flow import MultiScaleGlow
-from videoflow_tf.prior import LatentPrior
+from videoflow_tf.latent_encoders import EncoderSpec
+from videoflow_tf.mixture_prior import MixtureTopPrior
+from videoflow_tf.prior import LatentPrior, LevelPrior
 
 
 @keras.saving.register_keras_serializable(package="videoflow_tf")
@@ -56,7 +58,15 @@ class VideoFlow(keras.Model):
             network_dtype="bfloat16" if config.mixed_precision else None, name="flow")
         if not self.flow.built:
             self.flow.build((None,) + config.image_shape)
-        self.prior = LatentPrior(config, name="prior")
+        self.prior = LatentPrior(
+            config.latent_shapes, config.num_cond_latents, pad_history=config.pad_history,
+            latent_skip=config.latent_skip,
+            encoder=EncoderSpec(config.latent_encoder, config.latent_encoder_width,
+                                config.latent_encoder_depth, config.latent_dilations,
+                                config.latent_activation),
+            top_prior=(LevelPrior if config.top_prior_components == 1 else functools.partial(
+                MixtureTopPrior, components=config.top_prior_components)),
+            seed=config.seed, name="prior")
         self.prior.build()
         self.dequantizer = make_dequantizer(
             config.dequantization, seed=seeds.derived(config.seed, _DEQUANTIZER_SEED))
@@ -132,9 +142,7 @@ class VideoFlow(keras.Model):
         noise_seed = tf.constant([self._training_seed, 1])  # training steps fold in [seed, 0]
         x, _ = self._dequantize(videos, _TrainingNoise(noise_seed))
         self.flow.initialize(_merge(x))
-        with data_dependent_init():
-            latents, conditions, _ = self.encode_values(x)
-            self.prior.log_prob(latents, conditions, first_frame=0)
+        self.prior.initialize(*self.encode_values(x)[:2])
         distribute.copy_first_replica(self.distribute_strategy, self.variables)
         self.is_initialized.assign(1)
 
@@ -162,10 +170,10 @@ class VideoFlow(keras.Model):
         with tf.GradientTape() as tape:
             bpp = self._bits_per_pixel(videos, self.config.num_context_frames,
                                        seed=_TrainingNoise(seed), training=True)
-            loss = tf.reduce_mean(bpp)
-            replica_share = loss / tf.distribute.get_strategy().num_replicas_in_sync
+            mean_bpp = tf.reduce_mean(bpp)
+            replica_share = mean_bpp / tf.distribute.get_strategy().num_replicas_in_sync
         gradients = tape.gradient(replica_share, self.trainable_variables)
-        optim.apply_finite_gradients(self.optimizer, loss, gradients, self.trainable_variables,
+        optim.apply_finite_gradients(self.optimizer, mean_bpp, gradients, self.trainable_variables,
                                      self.config.gradient_clip_norm)
         self._bpp.update_state(tf.reduce_mean(bpp, axis=-1))
         return distribute.keras_logs({"loss": self._bpp.result(), "bpp": self._bpp.result()})
@@ -221,8 +229,8 @@ class VideoFlow(keras.Model):
         return bpp if per_frame else tf.reduce_mean(bpp, axis=-1)
 
     def _bits_per_pixel(self, video, first, seed, training=False):
-        return -self._frame_log_likelihoods(video, first, seed, training) / (
-            math.log(2.0) * math.prod(self.config.image_shape))
+        return loss.bits_per_pixel(self._frame_log_likelihoods(video, first, seed, training),
+                                   self.config.image_shape)
 
     def _frame_log_likelihoods(self, video, first, seed, training=False):
         """[B, T - first] log p(x_t | x_<t) of the discrete frames t >= first (nats);
@@ -241,8 +249,8 @@ class VideoFlow(keras.Model):
         values, with the prior's gradient that config.prior_beta asks for."""
         first = self.config.num_context_frames if first is None else first
         latents, conditions, log_det = self.encode_values(values)
-        return (self.prior.log_prob(latents, conditions, first, training)
-                + log_det[:, first:])
+        score = loss.beta_nll(self.config.prior_beta) if training else None
+        return self.prior.log_prob(latents, conditions, first, score) + log_det[:, first:]
 
     def encode_values(self, values):
         """Every frame of float `values` [B, T, H, W, 3] through the flow in one call:

@@ -21,7 +21,6 @@ import numpy as np
 import tensorflow as tf
 
 from videoflow_tf import pixels
-from videoflow_tf.prior import draw
 
 # Salts that keep a video's random streams apart: its context's dequantisation noise, and
 # per sampled frame and level the standard normals and the mixture-component uniforms.
@@ -80,7 +79,7 @@ def sample(model, context, num_frames, temperature, seed):
             distribution = prior.distribution(level, histories[level], x1, conditional)
             normal = row_normals(streams, config.latent_shapes[level], _NORMALS, step, level)
             uniform = row_uniforms(streams, [], 1.0, _COMPONENTS, step, level)
-            z = draw(distribution, temperature, normal, uniform)
+            z = prior.levels[level].draw(distribution, temperature, normal, uniform)
             densities.append(distribution.log_prob(z))
             return z
 

@@ -11,7 +11,7 @@ levels, the splits and the latents' flattening into the multi-scale Glow;
 """
 from videoflow_tf.bijectors import actnorm, chain, coupling, coupling_network, flow_bijector
 from videoflow_tf.bijectors import invertible_conv, multiscale, split, squeeze
-from videoflow_tf.bijectors.actnorm import ActNorm, ActNormBijector, data_dependent_init
+from videoflow_tf.bijectors.actnorm import ActNorm, ActNormBijector
 from videoflow_tf.bijectors.chain import FlowChain
 from videoflow_tf.bijectors.coupling import Coupling, CouplingBijector
 from videoflow_tf.bijectors.coupling_network import CouplingNetwork, EdgePaddedConv2D

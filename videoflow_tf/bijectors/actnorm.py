@@ -1,44 +1,18 @@
 """ActNorm: a per-channel affine map with data-dependent initialisation.
 
-Data-dependent initialisation (DDI) is triggered by calling ActNorm layers,
-eagerly, inside `data_dependent_init()`:
+    y = (x + b) * exp(s)
 
-    with vf.bijectors.actnorm.data_dependent_init():
-        net(x_init)          # any Keras model containing ActNorm layers
-
-Every ActNorm not yet initialised that runs inside the context sets its
-parameters from the batch it actually receives (so layers deeper in a network
-see activations of already-initialised layers), marks itself initialised, and
-returns its normalised output. Layers already initialised (for example
-restored from a checkpoint) are left alone, so running it twice is harmless.
-`ActNorm.initialize_from(x)` does the same for one layer explicitly.
+Data-dependent initialisation (DDI) is explicit: `ActNorm.initialize_from(x)` sets b and s
+so that the batch x leaves with mean 0 and std 1 per channel, and `layer(x,
+initialize=True)` does that before applying the layer (for walks that initialise a
+network layer by layer, so deeper layers see already-initialised activations). An
+initialised layer (for example one restored from a checkpoint) is left alone, so
+initialising twice is harmless.
 """
-import contextlib
-import threading
-
 import keras
 import tensorflow as tf
 
 from videoflow_tf.bijectors import flow_bijector
-
-_ddi_state = threading.local()
-
-
-@contextlib.contextmanager
-def data_dependent_init():
-    """Makes every uninitialised ActNorm called in this context initialise itself."""
-    previous = getattr(_ddi_state, "active", False)
-    _ddi_state.active = True
-    try:
-        yield
-    finally:
-        _ddi_state.active = previous
-
-
-def initializing():
-    """True inside `data_dependent_init()`; fused code paths use it to fall back to
-    the unfused computation, which lets each ActNorm see its real input."""
-    return getattr(_ddi_state, "active", False)
 
 
 @keras.saving.register_keras_serializable(package="videoflow_tf")
@@ -54,8 +28,8 @@ class ActNorm(keras.layers.Layer):
     Args:
       log_scale_factor: s = log_scale_factor * (stored variable).
       data_dependent: False makes a plain learned affine map that starts as the
-        identity and ignores `data_dependent_init()` (Glow's zero-initialised
-        output convolutions end with one).
+        identity and has no DDI (Glow's zero-initialised output convolutions end with
+        one).
     """
 
     def __init__(self, log_scale_factor=3.0, data_dependent=True, **kwargs):
@@ -98,8 +72,9 @@ class ActNorm(keras.layers.Layer):
         self.scaled_log_scale.assign(-tf.math.log(std + 1e-6) / self.log_scale_factor)
         self.initialized.assign(True)
 
-    def call(self, x):
-        return self.bijector.forward_and_log_det(x)[0]
+    def call(self, x, initialize=False):
+        """y; `initialize`: DDI from x first (`initialize_from`)."""
+        return ActNormBijector(self, initialize=initialize).forward_and_log_det(x)[0]
 
     @property
     def bijector(self):
@@ -118,18 +93,20 @@ class ActNormBijector(flow_bijector.FlowBijector):
     forward:  y = (x + b) * exp(s)        log|det dy/dx| =  H*W*sum(s)
     inverse:  x = y * exp(-s) - b         log|det dx/dy| = -H*W*sum(s)
 
-    Inside `data_dependent_init()`, the forward pass first initialises an uninitialised
-    layer from its input x (eagerly): this is where every ActNorm sees its real input.
+    With `initialize`, the forward pass first initialises the layer from its input x
+    (eagerly, `ActNorm.initialize_from`): the flow's data-dependent initialisation walks
+    the flow with such bijectors, so every ActNorm sees its real input.
     """
 
-    def __init__(self, layer, validate_args=False, name="act_norm"):
+    def __init__(self, layer, initialize=False, validate_args=False, name="act_norm"):
         parameters = dict(locals())
         self._layer = layer
+        self._initialize = initialize
         super().__init__(validate_args=validate_args, parameters=parameters,
                          dtype=tf.as_dtype(layer.variable_dtype), name=name)
 
     def _forward_and_log_det(self, x):
-        if initializing():
+        if self._initialize:
             self._layer.initialize_from(x)
         log_scale = self._layer.log_scale
         return (x + self._layer.bias) * tf.exp(log_scale), _log_det(x, log_scale)

@@ -34,9 +34,13 @@ class Coupling(keras.layers.Layer):
         if channels % 2:
             raise ValueError(f"a coupling layer needs an even channel count, got {channels}")
         half = channels // 2
+        # The affine coupling reads its network's interleaved (shift, logit) channels as
+        # [shift, logit] halves: a permutation of the output, free in the network.
         self.network = coupling_network.CouplingNetwork(
             channels if self.coupling == "affine" else half, width=self.width,
             activation=self.activation, seed=self.seed, network_dtype=self.network_dtype,
+            output_order=(list(range(0, channels, 2)) + list(range(1, channels, 2))
+                          if self.coupling == "affine" else None),
             dtype=self.dtype_policy, name="network")
         self.network.build(tuple(input_shape[:-1]) + (half,))
 
@@ -65,39 +69,39 @@ class CouplingBijector(flow_bijector.FlowBijector):
                 forward  y = [x1, x2 + h]                 log|det dy/dx| = 0
                 inverse  x = [y1, y2 - h]                 log|det dx/dy| = 0
 
-    The network runs once per pass. It returns its output channels reordered to
-    [shift, logit] halves (free: its last convolution's kernel is permuted), so no strided
-    slicing runs.
+    The network runs once per pass. For affine coupling it returns its output channels
+    as [shift, logit] halves (`CouplingNetwork.output_order`), so no strided slicing runs.
 
     Args:
       layer: the `Coupling` whose network is NN.
-      network_weights: the network's fused weights in that order, computed earlier
-        (`frozen`); None computes them from the variables at every call.
+      network_weights: the network's folded weights, computed earlier (`frozen`); None
+        folds them from the variables at every call.
+      initialize: the forward pass first initialises the network's ActNorms from x1
+        (eagerly, `CouplingNetwork.initialize`), for the flow's data-dependent init.
     """
 
-    def __init__(self, layer, network_weights=None, validate_args=False, name="coupling"):
+    def __init__(self, layer, network_weights=None, initialize=False, validate_args=False,
+                 name="coupling"):
         parameters = dict(locals())
         self._layer = layer
         self._network_weights = network_weights
-        channels = layer.network.out_channels
-        self._output_order = (list(range(0, channels, 2)) + list(range(1, channels, 2))
-                              if layer.coupling == "affine" else None)
+        self._initialize = initialize
         super().__init__(validate_args=validate_args, parameters=parameters,
                          dtype=tf.as_dtype(layer.variable_dtype), name=name)
 
     def frozen(self):
-        return CouplingBijector(
-            self._layer, self._layer.network.fused_weights(self._output_order),
-            validate_args=self.validate_args, name=self.name)
+        return CouplingBijector(self._layer, self._layer.network.folded_weights(),
+                                validate_args=self.validate_args, name=self.name)
 
     def _shift_and_log_scale(self, x1):
         """(shift, log(scale)) for x2 (log(scale) is None for additive coupling)."""
         frames = tf.reshape(x1, [-1, *x1.shape[-3:]]) if x1.shape.rank != 4 else x1
-        h = self._layer.network(frames, output_order=self._output_order,
-                                weights=self._network_weights)
+        if self._initialize:
+            self._layer.network.initialize(frames)
+        h = self._layer.network(frames, weights=self._network_weights)
         if x1.shape.rank != 4:  # the network's convolutions take one batch axis
             h = tf.reshape(h, tf.concat([tf.shape(x1)[:-3], tf.shape(h)[-3:]], 0))
-        if self._output_order is None:
+        if self._layer.coupling == "additive":
             return h, None
         shift, logit = tf.split(h, 2, axis=-1)
         return shift, tf.math.log_sigmoid(logit + 2.0)

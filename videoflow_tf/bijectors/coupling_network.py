@@ -1,30 +1,31 @@
 """The network NN(x1) of Glow's coupling layers, with edge-aware padding.
 
-    h = relu(ActNorm(conv3x3(x1)))                      3x3 conv, no bias
-    h = relu(ActNorm(conv1x1(h)))                       "relu", or
-    h = tanh(ActNorm(conv1x1_a(h))) * sigmoid(ActNorm(conv1x1_b(h)))   "gatu"
-    out = (conv3x3(h) + b) * exp(3 v)                   zero-initialised
+    h   = relu(conv3x3(x1) * a_in + b_in)
+    h   = act(conv1x1(h) * a_hidden + b_hidden)     act: relu, or "gatu":
+                                                    tanh(h[:half]) * sigmoid(h[half:])
+    out = (conv3x3(h) + b_out) * a_out              zero-initialised
 
-Every 3x3 convolution pads its input with zeros plus one extra "edge" input
-channel that is 1 in the padded border and 0 inside, so the network can tell
-a real zero from the frame's edge (as in the original Glow code).
+where each (a, b) is an ActNorm (a = exp(s)): data-dependent for the first two layers,
+learned from the identity for the output, with the output convolution's kernel zero at
+first (Glow's zero-initialised last layer, so the coupling starts as the identity).
+Every 3x3 convolution pads its input with zeros plus one extra "edge" input channel that
+is 1 in the padded border and 0 inside, so the network can tell a real zero from the
+frame's edge (as in the original Glow code).
 
-Speed: each ActNorm (y = (u + b) * exp(s), u = conv(x)) is folded into the
-preceding convolution at call time (kernel * exp(s), bias b * exp(s)), so the
-first two layers are each one convolution with a fused bias and activation
-(TensorFlow fuses Conv2D + BiasAdd + Relu). The first 3x3 convolution sees few
-channels, so it takes the edge channel as one more input channel; the last
-one has few outputs, so it adds the edge channel's fixed contribution as a
-small map instead of widening its 512-channel input. Inside
-`actnorm.data_dependent_init()` the unfused path runs instead, so each ActNorm
-sees its real input.
+`CouplingNetwork.call` runs exactly these three layers, each a single convolution with
+its ActNorm folded in (kernel * a, bias b * a; `folded_weights`, the only place the
+folding happens), which TensorFlow fuses with the bias and activation. The first 3x3
+convolution sees few channels, so it takes the edge channel as one more input channel;
+the last one has few outputs, so it adds the edge channel's fixed contribution as a small
+map instead of widening its 512-channel input. Its output channels may come in another
+order (`output_order`: the affine coupling's [shift, logit] halves), a free permutation
+of the last kernel's columns.
 
-Mixed precision: with `network_dtype="bfloat16"` the fused path folds the weights
-in the layer's dtype (float32), then runs the three convolutions in bfloat16
-(which CPUs with AVX-512 BF16 and GPUs run faster) and returns float32. The weights stay
-float32 and the coupling that uses the output stays float32, so its log-determinant
-and its invertibility do not depend on the network's precision: forward and
-inverse compute the same bfloat16 NN(x1).
+Mixed precision: with `network_dtype="bfloat16"` the weights are folded in the layer's
+dtype (float32), then the three convolutions run in bfloat16 (which CPUs with AVX-512
+BF16 and GPUs run faster) and the output is float32. The coupling that uses the output
+stays float32, so its log-determinant and its invertibility do not depend on the
+network's precision: forward and inverse compute the same bfloat16 NN(x1).
 """
 import keras
 import tensorflow as tf
@@ -109,14 +110,17 @@ class CouplingNetwork(keras.layers.Layer):
     Args:
       out_channels: channels of the output.
       width: hidden channels (512 in the paper).
-      activation: "relu" or "gatu" (tanh(a) * sigmoid(b) of two 1x1 convolutions).
+      activation: "relu" or "gatu" (tanh(a) * sigmoid(b) of two halves of the 1x1
+        convolution's output).
       seed: seed of the kernels' random-normal initialisation (None: unseeded).
       network_dtype: None (compute in the layer's dtype), or "bfloat16" to run the
         convolutions in bfloat16 (the output has the layer's dtype either way).
+      output_order: None, or the permutation of the output channels that `call` returns
+        (output channel i is the layer's channel output_order[i]).
     """
 
     def __init__(self, out_channels, width=512, activation="relu", seed=None,
-                 network_dtype=None, **kwargs):
+                 network_dtype=None, output_order=None, **kwargs):
         # Keras would cast every float argument of `call` to the layer's float32,
         # undoing bfloat16 `weights`; `call` casts its inputs itself.
         kwargs.setdefault("autocast", False)
@@ -132,6 +136,7 @@ class CouplingNetwork(keras.layers.Layer):
         self.width = int(width)
         self.activation = activation
         self.seed = seed
+        self.output_order = None if output_order is None else [int(i) for i in output_order]
         hidden = self.width * (2 if activation == "gatu" else 1)
         sub = {"dtype": self.dtype_policy}
         # One initialiser per kernel: a Keras initialiser draws the same values on every call.
@@ -143,8 +148,7 @@ class CouplingNetwork(keras.layers.Layer):
         self.norm_hidden = actnorm.ActNorm(name="norm_hidden", **sub)
         self.conv_out = EdgePaddedConv2D(self.out_channels, kernel_initializer="zeros",
                                          name="conv_out", **sub)
-        # Glow's zero-initialised output convolution: (conv + b) * exp(3 v), b = v = 0
-        # at first; an ActNorm without data-dependent init computes exactly that.
+        # (conv + b) * exp(3 v) with b = v = 0 at first: an ActNorm without DDI.
         self.norm_out = actnorm.ActNorm(data_dependent=False, name="norm_out", **sub)
 
     def build(self, input_shape):
@@ -157,60 +161,50 @@ class CouplingNetwork(keras.layers.Layer):
         self.conv_out.build(spatial + (self.width,))
         self.norm_out.build(spatial + (self.out_channels,))
 
-    def _activate(self, h):
-        if self.activation == "relu":
-            return tf.nn.relu(h)
-        a, b = tf.split(h, 2, axis=-1)
-        return tf.tanh(a) * tf.sigmoid(b)
+    def initialize(self, x):
+        """Data-dependent init (eager) of the two ActNorms from the batch x: each from
+        the convolution output it normalises, the second after the first is set."""
+        h = tf.nn.relu(self.norm_in(self.conv_in(x), initialize=True))
+        self.norm_hidden(self.hidden(h), initialize=True)
 
-    def call_unfused(self, x):
-        """The layer-by-layer computation (used for data-dependent init and as reference)."""
-        h = tf.nn.relu(self.norm_in(self.conv_in(x)))
-        h = self._activate(self.norm_hidden(self.hidden(h)))
-        return self.norm_out(self.conv_out(h))
-
-    def fused_weights(self, output_order=None):
+    def folded_weights(self):
         """The weights `call` runs with, every ActNorm folded into its convolution:
-        (kernel_in, bias_in, kernel_hidden, bias_hidden, kernel_out, bias_out), where
-        kernel_in keeps its edge-channel input and bias_out [1, H, W, out] includes the
-        edge channel's map; output channels permuted by `output_order` if given. Folded
-        in the layer's dtype, then cast to `network_dtype` if set."""
+        (kernel_in, bias_in, hidden, kernel_out, bias_out), where kernel_in keeps its
+        edge-channel input, hidden is ((kernel, bias),) of the 1x1 convolution or, for
+        "gatu", one pair per half (two convolutions run faster than one split in two),
+        and bias_out [1, H, W, out] includes the edge channel's map, the output channels
+        in `output_order`. Folded in the layer's dtype, then cast to `network_dtype`."""
         scale_in = tf.exp(self.norm_in.log_scale)
         scale_hidden = tf.exp(self.norm_hidden.log_scale)
         scale_out = tf.exp(self.norm_out.log_scale)
         kernel_out, bias_out = self.conv_out.kernel * scale_out, self.norm_out.bias * scale_out
-        if output_order is not None:
-            kernel_out = tf.gather(kernel_out, output_order, axis=-1)
-            bias_out = tf.gather(bias_out, output_order)
-        edge_map = edge_bias(kernel_out, self._height, self._width)
-        weights = (self.conv_in.kernel * scale_in, self.norm_in.bias * scale_in,
-                   self.hidden.kernel * scale_hidden, self.norm_hidden.bias * scale_hidden,
-                   kernel_out[:, :, :-1], edge_map + bias_out)
-        return tuple(tf.cast(w, self._convolution_dtype) for w in weights)
+        if self.output_order is not None:
+            kernel_out = tf.gather(kernel_out, self.output_order, axis=-1)
+            bias_out = tf.gather(bias_out, self.output_order)
+        halves = 2 if self.activation == "gatu" else 1
+        hidden = tuple(zip(tf.split(self.hidden.kernel * scale_hidden, halves, axis=-1),
+                           tf.split(self.norm_hidden.bias * scale_hidden, halves)))
+        weights = (self.conv_in.kernel * scale_in, self.norm_in.bias * scale_in, hidden,
+                   kernel_out[:, :, :-1],
+                   edge_bias(kernel_out, self._height, self._width) + bias_out)
+        return tf.nest.map_structure(lambda w: tf.cast(w, self._convolution_dtype), weights)
 
-    def call(self, x, output_order=None, weights=None):
-        """NN(x1); `output_order` optionally permutes the output channels (for free).
-        `weights`: `fused_weights(output_order)` computed earlier (for loops that call
-        the network many times with the same weights), else computed here."""
-        if actnorm.initializing():
-            out = self.call_unfused(x)
-            return out if output_order is None else tf.gather(out, output_order, axis=-1)
-        kernel_in, bias_in, kernel_hidden, bias_hidden, kernel_out, bias_out = (
-            self.fused_weights(output_order) if weights is None else weights)
+    def call(self, x, weights=None):
+        """NN(x1), the module docstring's three layers. `weights`: `folded_weights()`
+        computed earlier (for loops that call the network many times with the same
+        weights), else folded here."""
+        kernel_in, bias_in, hidden, kernel_out, bias_out = (
+            self.folded_weights() if weights is None else weights)
         out_dtype = x.dtype
         x = tf.cast(x, self._convolution_dtype)
         h = tf.nn.relu(tf.nn.bias_add(convolve_padded(x, kernel_in), bias_in))
-        if self.activation == "relu":
-            h = tf.nn.conv2d(h, kernel_hidden[None, None], 1, "VALID")
-            h = tf.nn.relu(tf.nn.bias_add(h, bias_hidden))
-        else:  # gatu: one convolution per half, cheaper than splitting one output in two
-            a, b = (tf.nn.bias_add(tf.nn.conv2d(h, k[None, None], 1, "VALID"), c)
-                    for k, c in zip(tf.split(kernel_hidden, 2, axis=-1),
-                                    tf.split(bias_hidden, 2)))
-            h = tf.tanh(a) * tf.sigmoid(b)
+        parts = [tf.nn.bias_add(tf.nn.conv2d(h, kernel[None, None], 1, "VALID"), bias)
+                 for kernel, bias in hidden]
+        h = tf.nn.relu(parts[0]) if self.activation == "relu" else (
+            tf.tanh(parts[0]) * tf.sigmoid(parts[1]))
         return tf.cast(tf.nn.conv2d(h, kernel_out, 1, "SAME") + bias_out, out_dtype)
 
     def get_config(self):
         return {**super().get_config(), "out_channels": self.out_channels, "width": self.width,
                 "activation": self.activation, "seed": self.seed,
-                "network_dtype": self.network_dtype}
+                "network_dtype": self.network_dtype, "output_order": self.output_order}
