@@ -86,9 +86,10 @@ def check_run(model_dir, config, settings):
     if os.path.exists(os.path.join(model_dir, CONFIG_FILE)):
         stored = read_config(model_dir)
         stored_settings = read_settings(model_dir)
-        differences = [f"{name}: {value!r} in the run, {getattr(config, name)!r} now"
+        current = config.to_dict()
+        differences = [f"{name}: {value!r} in the run, {current[name]!r} now"
                        for name, value in stored.to_dict().items()
-                       if getattr(config, name) != value and name not in SAMPLING_FIELDS]
+                       if current[name] != value and name not in SAMPLING_FIELDS]
         differences += [f"{name}: {stored_settings.get(name)!r} in the run, "
                         f"{settings[name]!r} now" for name in FIXED_SETTINGS
                         if stored_settings.get(name) != settings[name]]
