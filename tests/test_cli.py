@@ -78,13 +78,32 @@ def events(model_dir, log_dir=run_dir.LOG_DIR):
     return found
 
 
-def test_train_monitors_its_samples_in_json_lines_and_tensorboard(run):
+def recomputed_sample_scores(model, videos, num_frames, seeds_per_video, seed):
+    """What the monitor and `evaluate` report of a model's samples (test_monitor.py checks
+    the motion numbers), recomputed eagerly from its public methods: the futures of every
+    video's context under seeds seed, seed + 1, ..., scored by log_prob (noise seed 0)."""
+    given = model.config.num_context_frames
+    contexts = np.repeat(videos[:, :given], seeds_per_video, axis=0)
+    samples = model.sample_details(contexts, num_frames, seed=seed + np.arange(len(contexts)))
+    clips = np.concatenate([contexts, samples.frames.numpy()], axis=1)
+    sample_bpp = model.bits_per_pixel(clips, seed=0).numpy()
+    real_bpp = model.bits_per_pixel(videos[:, :given + num_frames], seed=0).numpy()
+    scores = {"sample_bpp": sample_bpp[np.isfinite(sample_bpp)].mean(),
+              "real_bpp": real_bpp.mean(),
+              "invalid_fraction": samples.invalid.numpy().sum() / clips[:, given:].size}
+    return {**scores, "sample_to_real_bpp": scores["sample_bpp"] / scores["real_bpp"]}
+
+
+def test_train_monitors_its_samples_in_json_lines_and_tensorboard(run, shapes_data_dir):
     (record,) = read_records(os.path.join(run, run_dir.MONITOR_FILE))  # at the end only
     assert record["step"] == 6 and record["num_frames"] == 5 - CONTEXT
     # The monitor watches validation videos, all 8 of this small split, 2 seeds each.
     assert 0 < record["cpu_seconds"] and record["samples"] == SHAPES_SPLIT_SIZES["validation"] * 2
-    for key in ("sample_bpp", "real_bpp", "sample_to_real_bpp", "invalid_fraction",
-                "t1_bpp_ratio_median", "t1_bpp_ratio_above_2x", "faithful_fraction",
+    model, _ = open_model.load_model(run)
+    videos = load_videos(TINY, "validation", 8, shapes_data_dir, num_frames=5)
+    for key, value in recomputed_sample_scores(model, videos, 5 - CONTEXT, 2, 0).items():
+        np.testing.assert_allclose(record[key], value, rtol=1e-5, err_msg=key)
+    for key in ("t1_bpp_ratio_median", "t1_bpp_ratio_above_2x", "faithful_fraction",
                 "distinct_directions", "consistent_fraction", "colour_kept_fraction",
                 "continued_fraction"):
         assert np.isfinite(record[key])
@@ -337,8 +356,10 @@ def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, shapes_d
         samples["consistent_fraction"] * 5)
     assert [record["context"] for record in samples["futures"]] == list(range(5))
     assert all(len(record["iou"]) == 5 - CONTEXT for record in samples["futures"])
-    for key in ("sample_bpp", "real_bpp", "invalid_fraction", "colour_kept_fraction",
-                "continued_fraction"):
+    videos = load_videos(TINY, "test", 5, shapes_data_dir, num_frames=5)
+    for key, value in recomputed_sample_scores(model, videos, 5 - CONTEXT, 1, 7).items():
+        np.testing.assert_allclose(samples[key], value, rtol=1e-5, err_msg=key)
+    for key in ("colour_kept_fraction", "continued_fraction"):
         assert np.isfinite(samples[key])
 
 
