@@ -181,9 +181,9 @@ class CouplingNetwork(keras.layers.Layer):
         if self.output_order is not None:
             kernel_out = tf.gather(kernel_out, self.output_order, axis=-1)
             bias_out = tf.gather(bias_out, self.output_order)
-        halves = 2 if self.activation == "gatu" else 1
-        hidden = tuple(zip(tf.split(self.hidden.kernel * scale_hidden, halves, axis=-1),
-                           tf.split(self.norm_hidden.bias * scale_hidden, halves)))
+        hidden = ((self.hidden.kernel * scale_hidden, self.norm_hidden.bias * scale_hidden),)
+        if self.activation == "gatu":
+            hidden = tuple(zip(tf.split(hidden[0][0], 2, axis=-1), tf.split(hidden[0][1], 2)))
         weights = (self.conv_in.kernel * scale_in, self.norm_in.bias * scale_in, hidden,
                    kernel_out[:, :, :-1],
                    edge_bias(kernel_out, self._height, self._width) + bias_out)
