@@ -4,8 +4,8 @@
 
 MODEL is a training run folder or an exported SavedModel whose config has
 top_prior_components M > 1. For every conditional frame among the first
-num_context_frames + num_target_frames of `--videos` test videos, given the real past,
-each component's share of the frames it is the most responsible for (p(component | z_t)
+num_context_frames + num_target_frames of the first `--videos` videos of `--split`
+(validation by default), given the real past, each component's share of the frames it is the most responsible for (p(component | z_t)
 largest) and its mean mixture weight are printed per frame index. `used` counts the
 components most responsible for at least 1/(16M) of a frame index's videos: a collapsed
 mixture uses one or two however many it has, and samples only their futures.

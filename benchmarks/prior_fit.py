@@ -3,9 +3,9 @@
     python benchmarks/prior_fit.py MODEL [--videos 64] [--out prior_fit.json]
 
 MODEL is a training run folder or an exported SavedModel. For every frame t >=
-num_cond_latents among the first num_context_frames + num_target_frames of `--videos`
-test videos, each level's latent z_t is compared with the mean mu of its conditional
-prior given the real past. A latent dimension is "moving" where z_t differs from the
+num_cond_latents among the first num_context_frames + num_target_frames of the first
+`--videos` videos of `--split` (validation by default), each level's latent z_t is
+compared with the mean mu of its conditional prior given the real past. A latent dimension is "moving" where z_t differs from the
 median over the videos of the same dimension (the static background's value) by more
 than 0.5; there, per level, the table prints:
 

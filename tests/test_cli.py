@@ -114,6 +114,14 @@ def test_train_monitors_its_samples_in_json_lines_and_tensorboard(run, shapes_da
         np.testing.assert_allclose(value, record[key], rtol=1e-6)
 
 
+def test_train_makes_the_configs_train_steps_unless_told(shapes_data_dir, tmp_path, capsys):
+    args = train_args(tmp_path / "run", shapes_data_dir, 1, "--set", "train_steps=2",
+                      "--monitor-every", "0")
+    steps_at = args.index("--steps")
+    assert cli.main(args[:steps_at] + args[steps_at + 2:]) == 0
+    assert "Trained to step 2" in capsys.readouterr().out
+
+
 def test_a_cpu_budget_stops_training_and_counts_across_resumption(shapes_data_dir, tmp_path):
     model_dir = tmp_path / "budget"
     assert cli.main(train_args(model_dir, shapes_data_dir, 1000, "--max-cpu-seconds", "3",

@@ -119,6 +119,7 @@ def test_replace_returns_a_variant_and_keeps_the_original():
     (dict(gradient_clip_norm="1"), "gradient_clip_norm", "a number or None"),
     (dict(cosine_decay_steps=-1), "cosine_decay_steps", ">= 0 (0: no decay)"),
     (dict(cosine_decay_floor=1.5), "cosine_decay_floor", "from 0 to 1"),
+    (dict(train_steps=0), "train_steps", ">= 1"),
     (dict(prior_beta=-0.5), "prior_beta", "from 0 (maximum likelihood"),
     (dict(prior_beta=1.5), "prior_beta", "to 1"),
     (dict(prior_beta=float("nan")), "prior_beta", "to 1"),

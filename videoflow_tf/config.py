@@ -109,6 +109,7 @@ class VideoFlowConfig:
     warmup_steps: int = 10000
     cosine_decay_steps: int = 0
     cosine_decay_floor: float = 0.0
+    train_steps: int = 10000
     gradient_clip_norm: Optional[float] = None
     batch_size: int = 5
     init_batch_size: int = 128
@@ -285,6 +286,7 @@ _RULES = [
      "a finite number > 0"),
     ("warmup_steps", lambda c: c.warmup_steps >= 0, "an int >= 0"),
     ("cosine_decay_steps", lambda c: c.cosine_decay_steps >= 0, "an int >= 0 (0: no decay)"),
+    ("train_steps", lambda c: c.train_steps >= 1, "an int >= 1"),
     ("cosine_decay_floor", lambda c: 0 <= c.cosine_decay_floor <= 1,
      "a number from 0 to 1 (the final fraction of learning_rate)"),
     ("gradient_clip_norm", lambda c: c.gradient_clip_norm is None

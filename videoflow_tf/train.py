@@ -76,9 +76,9 @@ def add_arguments(parser):
     add_model(parser, alias=True, dest="model_dir", metavar="RUN",
               help="the run folder to train in: config, checkpoints and TensorBoard logs; "
               "training in an existing run resumes it; one train at a time writes it")
-    parser.add_argument("--steps", type=positive(int), default=10000, metavar="N",
+    parser.add_argument("--steps", type=positive(int), metavar="N",
                         help="total number of training steps; a resumed run continues up "
-                        "to it (default: %(default)s)")
+                        "to it (default: the config's train_steps)")
     parser.add_argument("--batch-size", type=positive(int), metavar="B",
                         help="videos per step, split over the replicas of --strategy "
                         "(default: the config's batch_size)")
@@ -148,7 +148,8 @@ def run(args):
         config = resolve_config(base=base, assignments=args.set, batch_size=args.batch_size)
     else:
         config = resolve_config(args.config, assignments=args.set, batch_size=args.batch_size)
-    result = train(config, args.dataset, args.model_dir, args.steps, data_dir=args.data_dir,
+    steps = config.train_steps if args.steps is None else args.steps
+    result = train(config, args.dataset, args.model_dir, steps, data_dir=args.data_dir,
                    data_seed=args.data_seed, checkpoint_every=args.checkpoint_every,
                    checkpoint_every_steps=args.checkpoint_every_steps,
                    keep_checkpoints=args.keep_checkpoints,
