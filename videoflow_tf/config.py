@@ -60,6 +60,7 @@ class VideoFlowConfig:
       learning_rate, warmup_steps: Adam's rate, reached by a linear warm-up.
       cosine_decay_steps, cosine_decay_floor: after the warm-up, a cosine decay over that
         many steps to that fraction of the rate (0 steps: none).
+      train_steps: the updates `videoflow-tf train` makes when not given --steps.
       gradient_clip_norm: caps each update's global gradient norm (None: no clipping).
       batch_size, init_batch_size: videos per update; videos the ActNorms and the mixture
         are initialised from.
