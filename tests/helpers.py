@@ -12,11 +12,12 @@ import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from videoflow_tf.config import latent_shapes
 from videoflow_tf.datasets.bair_action_free import bair_action_free_dataset_builder as bair
 from videoflow_tf.datasets.bair_action_free import fake_data
-from videoflow_tf.latent_encoders import EncoderSpec
-from videoflow_tf.mixture_prior import MixtureTopPrior
-from videoflow_tf.prior import LatentPrior, LevelPrior
+from videoflow_tf.model.latent_encoders import EncoderSpec
+from videoflow_tf.model.mixture_prior import MixtureTopPrior
+from videoflow_tf.model.prior import LatentPrior, LevelPrior
 
 TINY = vf.get_config("tiny")  # 8x8 frames, 2 levels, 2 context + 2 target frames, skip
 CONTEXT, TARGET = TINY.num_context_frames, TINY.num_target_frames
@@ -52,7 +53,7 @@ def perturb(layer, seed=0, scale=0.05):
 
 # The priors of tests/test_prior.py and test_mixture_prior.py: tiny's, on 16x16 frames (the
 # level-1 latents are 8x8, wide enough for the dilation-2 branch).
-PRIOR_LATENT_SHAPES = vf.config.latent_shapes((16, 16, 3), 2)
+PRIOR_LATENT_SHAPES = latent_shapes((16, 16, 3), 2)
 
 
 def make_prior(num_cond_latents=2, pad_history=False, latent_skip=True, encoder="conv3d_net",

@@ -7,7 +7,7 @@ command opens it, its Python model rebuilt from the SavedModel's weights, and me
 8 fixed stochastic-shapes clips (tests/data/shipped/clips.npz: 32x32 videos rendered once
 with the dataset's renderer, and what they show): the bits per pixel of every frame after
 the context (dequantisation noise of seed 0), and the strict motion report
-(`videoflow_tf.strict_motion`) of 2 futures per clip sampled at the config's temperature
+(`videoflow_tf.analysis.strict_motion`) of 2 futures per clip sampled at the config's temperature
 with seeds 0 to 15. Writes tests/data/shipped/pins.json. Shipping a new version: run this,
 and commit pins.json with the version.
 """
@@ -16,10 +16,12 @@ import os
 
 import numpy as np
 
-import videoflow_tf as vf  # before TensorFlow: imports it quietly
+import videoflow_tf  # noqa: F401  (before TensorFlow: imports it quietly)
 
-from videoflow_tf import open_model, strict_motion
+from videoflow_tf.analysis import strict_motion
+from videoflow_tf.data import pipelines
 from videoflow_tf.datasets.stochastic_shapes import rendering
+from videoflow_tf.training import open_model
 
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "shipped")
 CLIPS, PINS = os.path.join(FOLDER, "clips.npz"), os.path.join(FOLDER, "pins.json")
@@ -31,7 +33,7 @@ def make_clips(num_clips=8, seed=2026, size=32):
     """Clips rendered as the dataset renders its videos, resized as the data pipeline does."""
     params = rendering.sample_parameters(np.random.default_rng(seed), num_clips)
     videos = rendering.render_videos(params, BACKGROUND)
-    return {"videos": np.stack([vf.data._resize(video, size).numpy() for video in videos]),
+    return {"videos": np.stack([pipelines._resize(video, size).numpy() for video in videos]),
             **{key: params[key] for key in ("shape", "color", "size")}}
 
 

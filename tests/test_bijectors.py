@@ -1,13 +1,13 @@
-"""Tests of the invertible layers in videoflow_tf.bijectors (tiny sizes, float64 for Jacobians)."""
+"""Tests of the invertible layers in videoflow_tf.model.bijectors (tiny sizes, float64 for Jacobians)."""
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 import videoflow_tf  # noqa: F401
-from videoflow_tf import bijectors as vfb
-from videoflow_tf import flow as flow_lib
-from videoflow_tf.bijectors import coupling_network
+from videoflow_tf.model import bijectors as vfb
+from videoflow_tf.model import flow as flow_lib
+from videoflow_tf.model.bijectors import coupling_network
 from helpers import assert_bijective_and_finite
 
 SHAPE = (8, 8, 3)

@@ -26,10 +26,13 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from helpers import CONTEXT, SHAPES_SPLIT_SIZES, TINY, script
-from videoflow_tf import cli, export, open_model, run_dir, train as train_lib, visualize
-from videoflow_tf.monitor import SampleQuality, read_records
-from videoflow_tf.temperature_sweep import MAX_PSNR, frame_scores
-from videoflow_tf.videos import load_videos, shape_labels
+from videoflow_tf.analysis import visualize
+from videoflow_tf.commands import cli, export
+from videoflow_tf.commands.temperature_sweep import MAX_PSNR, frame_scores
+from videoflow_tf.data.videos import load_videos, shape_labels
+from videoflow_tf.model import optim
+from videoflow_tf.training import open_model, run_dir, train as train_lib
+from videoflow_tf.training.monitor import SampleQuality, read_records
 
 
 def _console_script():
@@ -212,7 +215,7 @@ def test_train_writes_the_config_checkpoints_and_tensorboard_logs(run):
     assert sorted(logged["bpp"]) == [2, 4, 6]
     assert all(plugin == "scalars" and np.isfinite(value) and value > 0
                for plugin, value in logged["bpp"].values())
-    schedule = vf.optim.LinearWarmup(TINY.learning_rate, TINY.warmup_steps)
+    schedule = optim.LinearWarmup(TINY.learning_rate, TINY.warmup_steps)
     for step, (_, value) in logged["learning_rate"].items():
         np.testing.assert_allclose(value, float(schedule(step)), rtol=1e-6)
     assert sorted(logged["samples"]) == [3, 6]
@@ -522,7 +525,7 @@ def test_order_scores_every_later_frame_right_after_the_context(run, shapes_data
     results = json.loads(out.read_text())
     assert results["frames"] == list(range(CONTEXT, 5)) and results["num_videos"] == 5
     model, _ = open_model.load_model(run)
-    videos = vf.videos.load_videos(TINY, "test", 5, shapes_data_dir, num_frames=5)
+    videos = load_videos(TINY, "test", 5, shapes_data_dir, num_frames=5)
     for index, frame in enumerate(results["frames"]):
         clips = np.concatenate([videos[:, :CONTEXT], videos[:, frame:frame + 1]], axis=1)
         np.testing.assert_allclose(results["bpp"][index],
@@ -537,7 +540,7 @@ def test_interpolation_starts_and_ends_at_the_two_videos(run, shapes_data_dir, t
                      "5", "--steps", "3"]) == 0
     frames = CONTEXT + TINY.num_target_frames
     assert Image.open(out).n_frames == frames
-    videos = vf.videos.load_videos(TINY, "test", 6, shapes_data_dir)
+    videos = load_videos(TINY, "test", 6, shapes_data_dir)
     scale = max(1, visualize.default_scale(TINY.image_size) // 2)
     rows = np.asarray(Image.open(tmp_path / "interpolation.png"))
     expected = visualize.strip(videos[[2, 5]], 0, scale)

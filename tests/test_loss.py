@@ -1,4 +1,4 @@
-"""The training loss (videoflow_tf/loss.py): bits per pixel, and beta-NLL's gradient."""
+"""The training loss (videoflow_tf/model/loss.py): bits per pixel, and beta-NLL's gradient."""
 import math
 
 import numpy as np
@@ -10,9 +10,9 @@ import videoflow_tf  # noqa: F401  (before TensorFlow: imports it quietly)
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from videoflow_tf import loss
-from videoflow_tf.loss import beta_nll_log_prob
-from videoflow_tf.prior import gaussian
+from videoflow_tf.model import loss
+from videoflow_tf.model.loss import beta_nll_log_prob
+from videoflow_tf.model.prior import gaussian
 
 
 def test_bits_per_pixel_is_nats_per_subpixel_in_bits():

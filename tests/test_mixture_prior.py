@@ -1,4 +1,4 @@
-"""The mixture top prior (videoflow_tf/mixture_prior.py): its density and draws, its
+"""The mixture top prior (videoflow_tf/model/mixture_prior.py): its density and draws, its
 initialisation from data and the revival of its dead components."""
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ import videoflow_tf  # noqa: F401  (before TensorFlow: imports it quietly)
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from videoflow_tf.mixture_prior import MixtureTopPrior, farthest_points, responsibilities
+from videoflow_tf.model.mixture_prior import MixtureTopPrior, farthest_points, responsibilities
 
 
 def mixture_prior(**changes):

@@ -9,8 +9,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from helpers import TINY, moving_squares, noise_videos, perturb, perturbed_model
-from videoflow_tf.callbacks import StopOnNonFiniteLoss
 from videoflow_tf.config import LATENT_ENCODERS
+from videoflow_tf.training.callbacks import StopOnNonFiniteLoss
 
 PIXELS = 8 * 8 * 3
 
@@ -143,7 +143,7 @@ def test_decode_inverts_encode(model):
 def test_output_pixels_invert_the_dequantised_input_map():
     """Every dequantised value of pixel k (k/255 - 0.5 + u, u in [0, 1/256)) decodes to k,
     so a sampled frame is the pixel whose bin its value lies in."""
-    from videoflow_tf.pixels import to_uint8
+    from videoflow_tf.model.pixels import to_uint8
     k = np.arange(256, dtype=np.float32)
     for u in (0.0, 0.25 / 256, 0.5 / 256, 0.75 / 256, 0.999 / 256):
         x = tf.constant(k / 255.0 - 0.5 + u, tf.float32)

@@ -1,4 +1,4 @@
-"""SampleQuality (videoflow_tf/monitor.py), what the monitor logs and `evaluate` reports,
+"""SampleQuality (videoflow_tf/training/monitor.py), what the monitor logs and `evaluate` reports,
 on stand-in models whose futures are known: one that samples every clip's real future,
 and one whose shape stands still."""
 import types
@@ -11,7 +11,7 @@ import pytest
 import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import tensorflow as tf
 
-from videoflow_tf.monitor import SampleQuality
+from videoflow_tf.training.monitor import SampleQuality
 
 
 class StandIn:

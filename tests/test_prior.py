@@ -1,4 +1,4 @@
-"""The paper's conditional Gaussian prior (videoflow_tf/prior.py) and its latent encoders,
+"""The paper's conditional Gaussian prior (videoflow_tf/model/prior.py) and its latent encoders,
 built from explicit arguments (helpers.make_prior)."""
 import numpy as np
 import pytest
@@ -9,8 +9,8 @@ import videoflow_tf  # noqa: F401  (before TensorFlow: imports it quietly)
 import tensorflow as tf
 
 from videoflow_tf.config import LATENT_ENCODERS
-from videoflow_tf.latent_encoders import CausalConv3D, fitting_dilations
-from videoflow_tf.prior import LOG_SCALE_LIMIT
+from videoflow_tf.model.latent_encoders import CausalConv3D, fitting_dilations
+from videoflow_tf.model.prior import LOG_SCALE_LIMIT
 
 
 def test_dilations_are_those_that_fit():

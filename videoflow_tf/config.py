@@ -5,15 +5,13 @@ sets (`bair_quant`, `bair_qual`, `shapes`: next_frame_glow_bair_quant, _bair_qua
 _shapes; the defaults are bair_quant's), a stochastic-shapes set sized for a CPU
 (`shapes_cpu`) and a very small one for tests (`tiny`). `config.replace(**changes)`
 returns a validated variant; `to_dict`/`from_dict` and `to_json`/`from_json` round-trip
-exactly, so a resolved configuration can be written next to a trained model.
-`resolve_config` makes the config a command asks for (`--config NAME --set FIELD=VALUE`).
+exactly, so a resolved configuration can be written next to a trained model
+(`usage.resolve_config` makes the config a command asks for).
 """
 import dataclasses
 import json
 import math
-from typing import Optional, get_args
-
-from videoflow_tf.usage import UsageError
+from typing import Optional
 
 COUPLINGS = ("affine", "additive")
 ACTIVATIONS = ("relu", "gatu")
@@ -36,7 +34,7 @@ class VideoFlowConfig:
         middle activation ("relu" or "gatu", tanh(a) * sigmoid(b)).
       dequantization: pixels become the flow's input by "uniform" noise in each pixel's
         bin (the paper's) or "variational" noise from a learned q(u | x) (Flow++); both
-        bound the discrete likelihood (`videoflow_tf.dequantization`).
+        bound the discrete likelihood (`videoflow_tf.model.dequantization`).
       latent_encoder, latent_encoder_width, latent_encoder_depth, latent_dilations,
         latent_activation: the prior's network (`latent_encoders.EncoderSpec`).
       num_cond_latents: K, the earlier frames' latents each conditional prior reads.
@@ -352,53 +350,3 @@ def get_config(name):
     if name not in _CONFIGS:
         raise ValueError(f"unknown config name {name!r}; expected one of {list(CONFIG_NAMES)}")
     return VideoFlowConfig(name=name, **_CONFIGS[name])
-
-
-def resolve_config(name=None, base=None, assignments=(), **changes):
-    """The config `name` (or `base`) with `field=value` strings (the command line's
-    `--set`) and keyword `changes` (those not None) applied.
-
-    Unknown names and fields, malformed assignments and invalid values raise UsageError.
-    """
-    if name is not None:
-        if name not in CONFIG_NAMES:
-            raise UsageError(f"unknown config {name!r}; expected one of {list(CONFIG_NAMES)}")
-        base = get_config(name)
-    parsed = parse_assignments(assignments)
-    try:
-        return base.replace(**parsed, **{k: v for k, v in changes.items() if v is not None})
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-
-
-def parse_assignments(assignments):
-    """{"field": value} from ["field=value", ...], each value parsed as the field's type."""
-    fields = {field.name: field.type for field in dataclasses.fields(VideoFlowConfig)}
-    parsed = {}
-    for text in assignments:
-        name, equals, value = text.partition("=")
-        name = name.strip()
-        if not equals or not name:
-            raise UsageError(f"--set expects field=value (e.g. learning_rate=1e-4); got {text!r}")
-        if name not in fields:
-            raise UsageError(f"--set {text!r}: unknown config field {name!r}; valid fields: "
-                             f"{sorted(fields)}")
-        parsed[name] = _parse_value(name, fields[name], value.strip())
-    return parsed
-
-
-def _parse_value(name, kind, value):
-    try:
-        if kind is bool:
-            words = {"true": True, "1": True, "yes": True,
-                     "false": False, "0": False, "no": False}
-            return words[value.lower()]
-        if kind in (Optional[int], Optional[float]):
-            number = get_args(kind)[0]
-            return None if value.lower() in ("none", "null") else number(value)
-        return kind(value)
-    except (KeyError, ValueError):
-        expected = {bool: "true or false", int: "an integer", float: "a number",
-                    Optional[int]: "an integer or none",
-                    Optional[float]: "a number or none"}.get(kind, "a string")
-        raise UsageError(f"--set {name}={value}: expected {expected}") from None
