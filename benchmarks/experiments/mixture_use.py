@@ -1,6 +1,6 @@
 """How many of its components a mixture top prior uses, frame by frame.
 
-    python benchmarks/mixture_use.py MODEL [--videos 256] [--out mixture_use.json]
+    python benchmarks/experiments/mixture_use.py MODEL [--videos 256] [--out mixture_use.json]
 
 MODEL is a training run folder or an exported SavedModel whose config has
 top_prior_components M > 1. For every conditional frame among the first
@@ -14,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from model_on_test_videos import parse_model_and_videos, write_rows
-from videoflow_tf import pixels
-from videoflow_tf.mixture_prior import responsibilities
+from videoflow_tf.model import pixels
+from videoflow_tf.model.mixture_prior import responsibilities
 
 
 def frame_rows(model, videos):

@@ -7,8 +7,8 @@ TensorFlow's executor threads; the FLOPs of each op type come from the traced gr
 achieved GFLOP/s. With 2 executor threads the op times can add up to more than the wall
 time: shares are of the summed op time.
 
-    python benchmarks/profile_ops.py --config shapes --batch 2 --mode log_prob
-    python benchmarks/profile_ops.py --config bair_quant --batch 1 --mode train --top 25
+    python benchmarks/speed/profile_ops.py --config shapes --batch 2 --mode log_prob
+    python benchmarks/speed/profile_ops.py --config bair_quant --batch 1 --mode train --top 25
 """
 import argparse
 import collections
@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-from videoflow_tf.optim import make_optimizer
+from videoflow_tf.model.optim import make_optimizer
 
 
 def parse_args():

@@ -22,9 +22,9 @@ batch, timed standalone and summed over the steps): what a flow with this
 architecture reaches in float32 on this machine if everything else were free.
 Neither flow can exceed it in loglik or sample.
 
-    python benchmarks/flow_speed.py                    # the paper's size
-    python benchmarks/flow_speed.py --steps-per-level 2 --width 64 --repeats 2
-    python benchmarks/flow_speed.py --ours-precision mixed --out docs/benchmarks/flow_speed_mixed.json
+    python benchmarks/speed/flow_speed.py                    # the paper's size
+    python benchmarks/speed/flow_speed.py --steps-per-level 2 --width 64 --repeats 2
+    python benchmarks/speed/flow_speed.py --ours-precision mixed --out docs/benchmarks/flow_speed_mixed.json
 
 `--ours-precision mixed` runs our coupling networks in bfloat16 (the model's
 `mixed_precision`) against tfp's float32: a different question from the
@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from videoflow_tf import flow as flow_lib
+from videoflow_tf.model import flow as flow_lib
 
 tfb, tfd = tfp.bijectors, tfp.distributions
 IMAGE_SHAPE = (64, 64, 3)

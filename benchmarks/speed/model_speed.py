@@ -19,10 +19,10 @@ is recorded with every measurement.
 The ceilings: float32 matmul (2048^3) and convolutions shaped like the paper's coupling
 network at its first level (4 x 32 x 32 x 512 -> 512, 3x3 and 1x1).
 
-    python benchmarks/model_speed.py                              # all four configs
-    python benchmarks/model_speed.py --configs tiny,shapes_cpu --jit both
-    python benchmarks/model_speed.py --configs shapes --batch shapes=1 --repeats 2
-    python benchmarks/model_speed.py --configs shapes,bair_quant --precision both
+    python benchmarks/speed/model_speed.py                              # all four configs
+    python benchmarks/speed/model_speed.py --configs tiny,shapes_cpu --jit both
+    python benchmarks/speed/model_speed.py --configs shapes --batch shapes=1 --repeats 2
+    python benchmarks/speed/model_speed.py --configs shapes,bair_quant --precision both
 
 `--precision mixed` (or both) also times config.mixed_precision (the coupling
 networks in bfloat16; rows "bf16"), against the same float32 ceilings.
@@ -34,9 +34,10 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import time
+
+import measure
+from measure import best_of, report, tensor_peak_mib, train_function
 
 CONFIGS = ("tiny", "shapes_cpu", "shapes", "bair_quant")
 DEFAULT_BATCH = {"shapes": 2, "bair_quant": 1}  # the others train at their config's batch
@@ -89,7 +90,7 @@ def prior_macs(config, unconditional_frames, conditional_frames):
     zero-initialised 3x3 conv (width -> taps*stream), then the 1x1 head (stream -> 2c)."""
     if config.latent_encoder != "conv3d_net":
         return None
-    from videoflow_tf.latent_encoders import fitting_dilations
+    from videoflow_tf.model.latent_encoders import fitting_dilations
     width, history = config.latent_encoder_width, config.num_cond_latents
     middle = width * (2 if config.latent_activation == "gatu" else 1)
     taps = min(2, history)
@@ -142,27 +143,6 @@ def analytic_flops(config, batch, clip_frames, sample_frames, memory_saving):
 
 
 # ---------------------------------------------------------------- measuring
-
-def best_of(function, argument, repeats):
-    """(first call s, best wall s, best CPU s, load average) of calling function."""
-    start = time.perf_counter()
-    _sync(function(argument))
-    first = time.perf_counter() - start
-    walls, cpus = [], []
-    for _ in range(repeats):
-        wall, cpu = time.perf_counter(), time.process_time()
-        _sync(function(argument))
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
-    return first, min(walls), min(cpus), os.getloadavg()[0]
-
-
-def _sync(result):
-    import tensorflow as tf
-    for value in tf.nest.flatten(result):
-        if hasattr(value, "numpy"):
-            value.numpy()
-
 
 def graph_flops(graph):
     """float_ops of TensorFlow's profiler over `graph` (ops of known shapes)."""
@@ -226,7 +206,6 @@ def run_config(name, batch, repeats, jit_modes, memory_saving, precisions):
     import videoflow_tf as vf
     import numpy as np
     import tensorflow as tf
-    from videoflow_tf.optim import make_optimizer
 
     config = vf.get_config(name)
     changes = dict(batch_size=batch, init_batch_size=batch, seed=0)
@@ -253,19 +232,11 @@ def run_config(name, batch, repeats, jit_modes, memory_saving, precisions):
                           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         for jit in jit_modes:
             modes = result["modes"].setdefault(_variant(jit, mixed), {})
-            # Training through Keras's own train function (fit's path).
-            model.compile(optimizer=make_optimizer(config), jit_compile=jit)
-            model.optimizer.build(model.trainable_variables)
-            model.make_train_function(force=True)
-            iterator = iter(tf.data.Dataset.from_tensors(train_videos).repeat())
-            train = model.train_function
+            train, iterator = train_function(model, train_videos, jit)
             try:
-                first, wall, cpu, load = best_of(lambda it: train(it), iterator, repeats)
-                tf.config.experimental.reset_memory_stats("CPU:0")
-                _sync(train(iterator))
+                first, wall, cpu, load = best_of(train, iterator, repeats)
                 modes["train"] = _rates(first, wall, cpu, load, batch * config.num_train_frames)
-                modes["train"]["tensor_peak_mib"] = tf.config.experimental.get_memory_info(
-                    "CPU:0")["peak"] / 2 ** 20
+                modes["train"]["tensor_peak_mib"] = tensor_peak_mib(train, iterator)
                 modes["train"]["peak_rss_mib"] = (
                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
             except Exception as error:  # noqa: BLE001  (reported in the table)
@@ -318,21 +289,16 @@ def child(args):
             args.precision]
         result = run_config(args.child, args.child_batch, args.repeats, jit_modes,
                             args.memory_saving, precisions)
-    print("RESULT " + json.dumps(result), flush=True)
+    report(result)
 
 
 def run_child(args, name, batch=None):
-    command = [sys.executable, os.path.abspath(__file__), "--child", name,
-               "--repeats", str(args.repeats), "--jit", args.jit,
-               "--precision", args.precision,
-               "--memory-saving", args.memory_saving]
+    arguments = [os.path.abspath(__file__), "--child", name, "--repeats", str(args.repeats),
+                 "--jit", args.jit, "--precision", args.precision,
+                 "--memory-saving", args.memory_saving]
     if batch is not None:
-        command += ["--child-batch", str(batch)]
-    completed = subprocess.run(command, capture_output=True, text=True)
-    lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
-    if completed.returncode or not lines:
-        return {"config": name, "error": completed.stderr.strip().splitlines()[-3:]}
-    return json.loads(lines[-1][len("RESULT "):])
+        arguments += ["--child-batch", str(batch)]
+    return {"config": name, **measure.run_child(arguments)}
 
 
 def main():

@@ -1,6 +1,6 @@
 """Times a full build of `stochastic_shapes` (10,000 videos) through TFDS.
 
-    python benchmarks/stochastic_shapes_build.py [--config gray] [--json out.json]
+    python benchmarks/speed/stochastic_shapes_build.py [--config gray] [--json out.json]
 
 Builds into a fresh temporary data dir, prints a table (wall and process CPU
 seconds for rendering alone and for the whole TFDS build) and writes it as JSON.

@@ -1,6 +1,6 @@
 """How much of each frame's latents the prior predicts, level by level, where things move.
 
-    python benchmarks/prior_fit.py MODEL [--videos 64] [--out prior_fit.json]
+    python benchmarks/experiments/prior_fit.py MODEL [--videos 64] [--out prior_fit.json]
 
 MODEL is a training run folder or an exported SavedModel. For every frame t >=
 num_cond_latents among the first num_context_frames + num_target_frames of the first
@@ -22,8 +22,8 @@ import numpy as np
 import tensorflow as tf
 
 from model_on_test_videos import parse_model_and_videos, write_rows
-from videoflow_tf import pixels
-from videoflow_tf.mixture_prior import MixtureTopPrior
+from videoflow_tf.model import pixels
+from videoflow_tf.model.mixture_prior import MixtureTopPrior
 
 COLUMNS = ("level", "latent shape", "moving", "deviation", "error", "explained", "sigma",
            "history effect")

@@ -1,6 +1,6 @@
 """Compares training runs at equal compute, from their sample monitors (RUN/monitor.jsonl).
 
-    python benchmarks/compare_runs.py runs/a runs/b ... --cpu-seconds 3600 \
+    python benchmarks/experiments/compare_runs.py runs/a runs/b ... --cpu-seconds 3600 \
         --out docs/experiments/motion_at_equal_compute.json --plot curves.png
 
 For each run, takes the last monitor record made within `--cpu-seconds` of training CPU
@@ -18,9 +18,10 @@ import json
 import math
 import os
 
-from videoflow_tf import get_config, visualize
-from videoflow_tf.run_dir import MONITOR_FILE, read_config
-from videoflow_tf.monitor import read_records
+from videoflow_tf import get_config
+from videoflow_tf.analysis import visualize
+from videoflow_tf.training.monitor import read_records
+from videoflow_tf.training.run_dir import MONITOR_FILE, read_config
 
 COLUMNS = [("steps", "step", "{:d}"), ("CPU h", "cpu_hours", "{:.2f}"),
            ("faithful", "faithful_fraction", "{:.2f}"),

@@ -2,11 +2,11 @@
 
 Loads a training directory's latest checkpoint twice, as trained (float32) and with
 `mixed_precision` on (the coupling networks in bfloat16), scores the same split's
-videos with the same dequantisation noise under both (`vf.evaluate.bits_per_pixel`,
+videos with the same dequantisation noise under both (`videoflow_tf.commands.evaluate.bits_per_pixel`,
 teacher-forced, num_context_frames given, num_target_frames scored) and prints the
 mean bpp of each, their difference, and each one's time. Writes JSON.
 
-    python benchmarks/mixed_precision_bpp.py --model-dir runs/stochastic_shapes
+    python benchmarks/speed/mixed_precision_bpp.py --model-dir runs/stochastic_shapes
 """
 import argparse
 import json
@@ -27,8 +27,8 @@ def parse_args():
 def main():
     args = parse_args()
     import videoflow_tf as vf
-    from videoflow_tf.evaluate import bits_per_pixel
-    from videoflow_tf.open_model import RunModel, load_model
+    from videoflow_tf.commands.evaluate import bits_per_pixel
+    from videoflow_tf.training.open_model import RunModel, load_model
 
     model, step = load_model(args.model_dir)
     mixed = vf.VideoFlow(model.config.replace(mixed_precision=True))

@@ -6,7 +6,7 @@ function (fit's path) once to trace it and `--steps` more times, and reports:
 
   peak RSS        the process's maximum resident memory (ru_maxrss), tracing included
   RSS at build    resident memory after building and initialising the model
-  tensor peak     TensorFlow's peak bytes of tensors during the last step (the CPU
+  tensor peak     TensorFlow's peak bytes of tensors during one more step (the CPU
                   allocator's statistics, which count large allocations only: the
                   activations, weights, gradients and Adam's slots)
   step s          the fastest step, wall time (and CPU time)
@@ -14,16 +14,15 @@ function (fit's path) once to trace it and `--steps` more times, and reports:
 and the ratio of each to the shallowest depth's, the issue's target being peak
 memory at depth 24 at most 1.5x that at depth 6.
 
-    python benchmarks/memory.py                                   # shapes, batch 2
-    python benchmarks/memory.py --config bair_quant --batch 1 --depths 6,24
+    python benchmarks/speed/memory.py                                   # shapes, batch 2
+    python benchmarks/speed/memory.py --config bair_quant --batch 1 --depths 6,24
 """
 import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
-import time
+
+from measure import best_of, report, run_child, tensor_peak_mib, train_function
 
 
 def parse_args():
@@ -41,8 +40,6 @@ def parse_args():
 def measure(args, depth, memory_saving):
     import videoflow_tf as vf
     import numpy as np
-    import tensorflow as tf
-    from videoflow_tf.optim import make_optimizer
 
     config = vf.get_config(args.config).replace(
         num_steps=depth, memory_saving=memory_saving, batch_size=args.batch,
@@ -51,48 +48,33 @@ def measure(args, depth, memory_saving):
         0, 256, (args.batch, config.num_train_frames, *config.image_shape), np.uint8)
     model = vf.VideoFlow(config)
     model.initialize(videos)
-    model.compile(optimizer=make_optimizer(config))
-    model.optimizer.build(model.trainable_variables)
     rss_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    train = model.make_train_function() or model.train_function
-    iterator = iter(tf.data.Dataset.from_tensors(videos).repeat())
-    train(iterator)["loss"].numpy()
-    walls, cpus = [], []
-    for _ in range(args.steps):
-        tf.config.experimental.reset_memory_stats("CPU:0")
-        wall, cpu = time.perf_counter(), time.process_time()
-        train(iterator)["loss"].numpy()
-        walls.append(time.perf_counter() - wall)
-        cpus.append(time.process_time() - cpu)
+    train, iterator = train_function(model, videos)
+    _, wall, cpu, load = best_of(train, iterator, args.steps)
     return {"depth": depth, "memory_saving": memory_saving,
             "parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+            "tensor_peak_mib": tensor_peak_mib(train, iterator),
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "rss_at_build_mib": rss_build,
-            "tensor_peak_mib": tf.config.experimental.get_memory_info("CPU:0")["peak"] / 2**20,
-            "step_s": min(walls), "step_cpu_s": min(cpus), "load_average": os.getloadavg()[0]}
+            "rss_at_build_mib": rss_build, "step_s": wall, "step_cpu_s": cpu,
+            "load_average": load}
 
 
 def main():
     args = parse_args()
     if args.child:
-        result = measure(args, int(args.child[0]), args.child[1])
-        print("RESULT " + json.dumps(result), flush=True)
-        return
+        return report(measure(args, int(args.child[0]), args.child[1]))
     results = []
     for memory_saving in ("off", "on"):
         for depth in map(int, args.depths.split(",")):
-            command = [sys.executable, os.path.abspath(__file__), "--config", args.config,
-                       "--batch", str(args.batch), "--steps", str(args.steps),
-                       "--child", str(depth), memory_saving]
-            completed = subprocess.run(command, capture_output=True, text=True)
-            lines = [line for line in completed.stdout.splitlines()
-                     if line.startswith("RESULT ")]
-            if completed.returncode or not lines:
+            result = run_child([os.path.abspath(__file__), "--config", args.config,
+                                "--batch", str(args.batch), "--steps", str(args.steps),
+                                "--child", str(depth), memory_saving])
+            if "error" in result:
                 print(f"depth {depth}, memory saving {memory_saving}: failed\n"
-                      + "\n".join(completed.stderr.strip().splitlines()[-5:]))
+                      + "\n".join(result["error"]))
                 continue
-            results.append(json.loads(lines[-1][len("RESULT "):]))
-            print(json.dumps(results[-1]), flush=True)
+            results.append(result)
+            print(json.dumps(result), flush=True)
     print(f"\n{args.config}, batch {args.batch} videos x its training window; "
           f"{os.cpu_count()} CPU cores, float32")
     print(f"{'saving':<8}{'depth':>6}{'params':>12}{'peak RSS':>10}{'x':>6}"

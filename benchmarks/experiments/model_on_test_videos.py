@@ -3,8 +3,8 @@
 import argparse
 import json
 
-from videoflow_tf.open_model import open_model, python_model
-from videoflow_tf.videos import load_videos
+from videoflow_tf.data.videos import load_videos
+from videoflow_tf.training.open_model import open_model, python_model
 
 
 def parse_model_and_videos(description, default_videos, check=None):

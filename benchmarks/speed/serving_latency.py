@@ -17,8 +17,8 @@ the fastest run, the median CPU time of the process (all of TensorFlow's threads
 configs' (bair_quant: 64x64 frames, 3 levels of 24 steps, 512-wide couplings; sampling 10
 frames at batch 8 takes minutes on a 2-core CPU, hence --configs and --cell-seconds).
 
-    python benchmarks/serving_latency.py                          # shapes_cpu and bair_quant
-    python benchmarks/serving_latency.py --configs shapes_cpu --repeats 5
+    python benchmarks/speed/serving_latency.py                          # shapes_cpu and bair_quant
+    python benchmarks/speed/serving_latency.py --configs shapes_cpu --repeats 5
 """
 import argparse
 import json
@@ -32,7 +32,7 @@ import videoflow_tf as vf  # quiet TensorFlow import
 import numpy as np
 import tensorflow as tf
 
-from videoflow_tf import export
+from videoflow_tf.commands import export
 
 
 def parse_args():
