@@ -644,7 +644,7 @@ def test_the_experiments_run_with_no_options_on_the_shipped_model(shapes_data_di
     in a fresh Python (TFDS_DATA_DIR points TFDS's default at the small test data): each
     writes its plot or GIF and its numbers into the working folder."""
     program = ("import json, sys\n"
-               "from videoflow_tf import cli\n"
+               "from videoflow_tf.commands import cli\n"
                "print(json.dumps([cli.main([name]) for name in sys.argv[1:]]))\n")
     commands = ["order", "interpolate", "temperature-sweep"]
     result = subprocess.run([sys.executable, "-c", program, *commands], cwd=tmp_path,

@@ -36,7 +36,8 @@ class VideoFlowConfig:
         bin (the paper's) or "variational" noise from a learned q(u | x) (Flow++); both
         bound the discrete likelihood (`videoflow_tf.model.dequantization`).
       latent_encoder, latent_encoder_width, latent_encoder_depth, latent_dilations,
-        latent_activation: the prior's network (`latent_encoders.EncoderSpec`).
+        latent_activation: the prior's network (`latent_encoders.EncoderSpec`); every named
+        config uses the paper's conv3d_net, the others are tensor2tensor's alternatives.
       num_cond_latents: K, the earlier frames' latents each conditional prior reads.
       latent_skip: a conditional prior's mean is the previous latent plus the prediction.
       pad_history: a frame with 1 <= n < K predecessors gets the conditional prior of its

@@ -83,27 +83,32 @@ def run(args):
           f"videos; per target frame: "
           f"{', '.join(f'{b:.4f}' for b in results['bpp_per_frame'])}")
     if args.sample_videos != 0:
-        results["samples"] = sample_quality(model, data_dir, args)
+        results["samples"] = sample_quality(
+            model, args.split, data_dir, args.sample_videos, args.sample_frames,
+            args.samples_per_video, args.temperature, args.seed, args.batch_size)
     with open(out, "w", encoding="utf-8") as file:
         json.dump(results, file, indent=2)
     print(f"Wrote {out}")
 
 
-def sample_quality(model, data_dir, args):
-    """`SampleQuality.measure` on the first --sample-videos videos of --split of an
-    opened `model` (see `videoflow_tf.training.open_model`), printed."""
+def sample_quality(model, split, data_dir=None, num_videos=None, num_frames=None,
+                   samples_per_video=1, temperature=None, seed=0, batch_size=32):
+    """`SampleQuality.measure` of an opened `model` (see
+    `videoflow_tf.training.open_model`) on the first `num_videos` videos of `split` (None:
+    all), `samples_per_video` futures of `num_frames` frames each (None: the command's
+    default), printed. temperature None: the config's."""
     config = model.config
     shapes = shows_motion(config)
     # A SavedModel's log_prob scores only clips of the target frames' length.
-    frames = args.sample_frames or (config.num_target_frames if isinstance(model, ExportedModel)
-                                    else default_sample_frames(config, data_dir))
-    count = args.sample_videos or 10 ** 9  # None: the whole split
-    videos = load_videos(config, args.split, count, data_dir,
+    frames = num_frames or (config.num_target_frames if isinstance(model, ExportedModel)
+                            else default_sample_frames(config, data_dir))
+    count = num_videos or 10 ** 9
+    videos = load_videos(config, split, count, data_dir,
                          num_frames=config.num_context_frames + frames)
-    labels = shape_labels(config, args.split, len(videos), data_dir) if shapes else None
-    quality = model.sample_quality(args.batch_size)
-    report = quality.measure(videos, frames, args.temperature, args.samples_per_video,
-                             args.seed, motion=shapes, labels=labels)
+    labels = shape_labels(config, split, len(videos), data_dir) if shapes else None
+    quality = model.sample_quality(batch_size)
+    report = quality.measure(videos, frames, temperature, samples_per_video, seed,
+                             motion=shapes, labels=labels)
     print(f"{report['samples']} futures of {frames} frames sampled at temperature "
           f"{report['temperature']}: {report['sample_bpp']:.4f} bits per pixel under the "
           f"model (real clips {report['real_bpp']:.4f}; {report['nonfinite_sample_scores']} "
