@@ -132,8 +132,10 @@ class VideoFlow(keras.Model):
 
     def initialize(self, videos):
         """Data-dependent initialisation (eager) from uint8 `videos` [N, T, H, W, 3]: every
-        ActNorm of the flow, then of the prior (on the latents of these frames), gets mean
-        0 and std 1 per channel on this batch. Already initialised layers are kept.
+        ActNorm of the flow (`MultiScaleGlow.initialize`), then of the prior on the latents
+        of these frames (`LatentPrior.initialize`, which also starts a mixture's components
+        apart), gets mean 0 and std 1 per channel on this batch. Already initialised layers
+        are kept.
 
         Under a strategy, call it in `strategy.scope()` on every worker: all replicas of
         all workers then take the weights that replica 0 (the chief's first) computed from
