@@ -9,7 +9,8 @@ import videoflow_tf  # noqa: F401  (before TensorFlow: imports it quietly)
 import tensorflow as tf
 import tensorflow_probability as tfp
 
-from videoflow_tf.model.mixture_prior import MixtureTopPrior, farthest_points, responsibilities
+from videoflow_tf.model.mixture_prior import (MixtureTopPrior, _split_shift, farthest_points,
+                                              responsibilities)
 
 
 def mixture_prior(**changes):
@@ -147,6 +148,23 @@ def test_split_components_revives_the_dead_where_frames_gather():
     assert gained.min() > 4.0
     picked = np.argmax(after.components_distribution.log_prob(z[:, None]), axis=1)
     assert not set(picked[side.ravel() > 0]) & set(picked[side.ravel() < 0])
+
+
+def test_a_split_moves_the_copy_onto_a_real_frame_it_fits_worst():
+    """48 frames the component predicts well (small scale, small residuals) and 16 it is
+    unsure of, 2 in each of 8 clusters 3 sigma out along 8 different axes (as a first
+    step's 8 directions): the copy's shift is the residual of one of the unsure frames,
+    a real future, not the blurred mean of several clusters (length 3, not about 1)."""
+    rng = np.random.default_rng(16)
+    shape = (2, 2, 4)
+    sure = 0.1 * rng.normal(size=(48,) + shape)
+    axes = np.eye(16)[np.repeat(np.arange(8), 2)].reshape((16,) + shape)
+    unsure = 3.0 * axes + 0.1 * rng.normal(size=(16,) + shape)
+    residuals = np.concatenate([sure, unsure])
+    scale = np.concatenate([np.full((48,) + shape, 0.1), np.ones((16,) + shape)])
+    shift = _split_shift(residuals, scale)
+    assert any(np.array_equal(shift, frame) for frame in unsure)
+    assert np.linalg.norm(shift) > 2.9
 
 
 def healthy_mixture():

@@ -300,6 +300,13 @@ _RULES = [
 ]
 
 # Changes from the defaults, which are tensor2tensor's next_frame_glow_bair_quant.
+_SHAPES_32_BASELINE = dict(
+    dataset="stochastic_shapes", image_size=32, num_steps=4, coupling="additive",
+    coupling_width=64, coupling_activation="relu", latent_encoder_width=128,
+    latent_encoder_depth=3, latent_activation="relu", latent_skip=True, num_cond_latents=2,
+    pad_history=True, num_context_frames=1, num_target_frames=4, num_train_frames=5,
+    learning_rate=5e-4, warmup_steps=500, gradient_clip_norm=50.0, batch_size=8,
+    init_batch_size=64)
 _CONFIGS = {
     "bair_quant": dict(),
     "bair_qual": dict(coupling="additive", coupling_width=392, temperature=0.5),
@@ -308,20 +315,28 @@ _CONFIGS = {
                    latent_skip=False, num_context_frames=1, num_target_frames=2,
                    num_train_frames=2, learning_rate=1e-4, batch_size=10),
     # Stochastic shapes at 32x32 with a narrow flow, trained on whole 5-frame videos
-    # (4 scored transitions per video). The prior reads the last two frames, padded with
-    # the first for the second frame: it sees "not moving yet" there (any of the 8
-    # directions may start) and afterwards the displacement to continue; the latent skip
+    # (4 scored transitions per video): the baseline that docs/experiments.md's variants
+    # change, and the first shipped model (its samples never move). The prior reads the
+    # last two frames, padded with the first for the second frame, and the latent skip
     # makes "the shape stays where it was" its starting guess. The top level's latent has
     # 48 channels and a 32-wide encoder (tried first) never learned to move it, hence 128.
     # Gradients are clipped at about twice their late-training norm (~27): two unclipped
     # runs at this learning rate blew up between 10k and 12.4k steps.
-    "shapes_cpu": dict(dataset="stochastic_shapes", image_size=32, num_steps=4,
-                       coupling="additive", coupling_width=64, coupling_activation="relu",
-                       latent_encoder_width=128, latent_encoder_depth=3,
-                       latent_activation="relu", latent_skip=True, num_cond_latents=2,
-                       pad_history=True, num_context_frames=1, num_target_frames=4,
-                       num_train_frames=5, learning_rate=5e-4, warmup_steps=500,
-                       gradient_clip_norm=50.0, batch_size=8, init_batch_size=64),
+    "shapes_cpu": _SHAPES_32_BASELINE,
+    # The 32x32 stochastic-shapes recipe, trained by one command on two CPU cores
+    # (`videoflow-tf train --config shapes_32 --model-dir DIR`); docs/experiments.md
+    # measures its changes from the baseline. No latent skip (its sampled noise piles up
+    # from frame to frame), and the prior reads one frame: every video starts at the
+    # canvas centre, so one frame's offset from it shows the direction to continue. The
+    # top prior is a mixture of 8 Gaussians (one draw picks one future) whose dead
+    # components are revived every 1,000 steps; the priors are fitted with beta-NLL's
+    # gradient, so that the few latent dimensions where the shape is are not drowned by
+    # the background's; q(u | x) is learned, so that the flow need not spread its density
+    # flat across each pixel's bin; the learning rate falls along a cosine.
+    "shapes_32": dict(_SHAPES_32_BASELINE, latent_skip=False, num_cond_latents=1,
+                      pad_history=False, top_prior_components=8, revive_components_every=1000,
+                      prior_beta=0.5, dequantization="variational", cosine_decay_steps=50000,
+                      cosine_decay_floor=0.1, train_steps=50500, temperature=0.5),
     # About 24,000 parameters on 8x8 frames: for tests.
     "tiny": dict(dataset="stochastic_shapes", image_size=8, num_levels=2,
                  num_steps=2, coupling_width=8, coupling_activation="relu",
