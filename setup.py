@@ -15,8 +15,9 @@ BUILDERS = ["bair_action_free", "stochastic_shapes"]
 SHIPPED_MODELS = ["stochastic_shapes"]
 
 setup(
-    packages=["videoflow_tf", "videoflow_tf.bijectors", "videoflow_tf.datasets",
-              "videoflow_tf.savedmodels"]
+    packages=["videoflow_tf", "videoflow_tf.data", "videoflow_tf.model",
+              "videoflow_tf.model.bijectors", "videoflow_tf.analysis", "videoflow_tf.training",
+              "videoflow_tf.commands", "videoflow_tf.datasets", "videoflow_tf.savedmodels"]
     + [f"videoflow_tf.datasets.{name}" for name in BUILDERS],
     package_dir={"videoflow_tf": "videoflow_tf", "videoflow_tf.datasets": "datasets",
                  "videoflow_tf.savedmodels": "savedmodels"},

@@ -1,5 +1,6 @@
 """Test data, models and scripts shared by the test modules (pytest.ini puts tests/ on
 sys.path); the shared fixtures are in conftest.py."""
+import functools
 import os
 import subprocess
 import sys
@@ -11,8 +12,12 @@ import keras
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from videoflow_tf.config import latent_shapes
 from videoflow_tf.datasets.bair_action_free import bair_action_free_dataset_builder as bair
 from videoflow_tf.datasets.bair_action_free import fake_data
+from videoflow_tf.model.latent_encoders import EncoderSpec
+from videoflow_tf.model.mixture_prior import MixtureTopPrior
+from videoflow_tf.model.prior import LatentPrior, LevelPrior
 
 TINY = vf.get_config("tiny")  # 8x8 frames, 2 levels, 2 context + 2 target frames, skip
 CONTEXT, TARGET = TINY.num_context_frames, TINY.num_target_frames
@@ -43,6 +48,43 @@ def perturb(layer, seed=0, scale=0.05):
     rng = np.random.default_rng(seed)
     for variable in layer.trainable_weights:
         variable.assign(variable.numpy() + scale * rng.standard_normal(variable.shape))
+    return layer
+
+
+# The priors of tests/test_prior.py and test_mixture_prior.py: tiny's, on 16x16 frames (the
+# level-1 latents are 8x8, wide enough for the dilation-2 branch).
+PRIOR_LATENT_SHAPES = latent_shapes((16, 16, 3), 2)
+
+
+def make_prior(num_cond_latents=2, pad_history=False, latent_skip=True, encoder="conv3d_net",
+               components=1, seed=0):
+    """A built `LatentPrior` with tiny's encoder (width 8, depth 1, relu, dilations), made
+    from explicit arguments; `components` > 1: a mixture top prior."""
+    top = (LevelPrior if components == 1
+           else functools.partial(MixtureTopPrior, components=components))
+    prior = LatentPrior(PRIOR_LATENT_SHAPES, num_cond_latents, pad_history=pad_history,
+                        latent_skip=latent_skip, encoder=EncoderSpec(encoder, 8, 1, True, "relu"),
+                        top_prior=top, seed=seed)
+    prior.build()
+    return prior
+
+
+def random_latents(batch, frames, seed, shapes=PRIOR_LATENT_SHAPES):
+    """(latents per level [batch, frames, h, w, c], x1 per level below the top) of
+    standard normals."""
+    rng = np.random.default_rng(seed)
+    latents = [tf.constant(rng.normal(size=(batch, frames) + s), tf.float32) for s in shapes]
+    conditions = [tf.constant(rng.normal(size=(batch, frames) + s), tf.float32)
+                  for s in shapes[:-1]]
+    return latents, conditions
+
+
+def randomize(layer, seed=0):
+    """Every trainable weight of `layer` replaced by 0.2 N(0, 1) draws, so that no test
+    passes because of zero-initialised outputs."""
+    rng = np.random.default_rng(seed)
+    for variable in layer.trainable_variables:
+        variable.assign(0.2 * rng.normal(size=variable.shape))
     return layer
 
 

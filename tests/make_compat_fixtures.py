@@ -27,7 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from videoflow_tf import export, open_model, run_dir
+from videoflow_tf.commands import export
+from videoflow_tf.training import open_model, run_dir
 
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "compat")
 TRAINING_STEPS = 6

@@ -1,13 +1,13 @@
-"""Tests of the invertible layers in videoflow_tf.bijectors (tiny sizes, float64 for Jacobians)."""
+"""Tests of the invertible layers in videoflow_tf.model.bijectors (tiny sizes, float64 for Jacobians)."""
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 import videoflow_tf  # noqa: F401
-from videoflow_tf import bijectors as vfb
-from videoflow_tf import flow as flow_lib
-from videoflow_tf.bijectors import coupling_network
+from videoflow_tf.model import bijectors as vfb
+from videoflow_tf.model import flow as flow_lib
+from videoflow_tf.model.bijectors import coupling_network
 from helpers import assert_bijective_and_finite
 
 SHAPE = (8, 8, 3)
@@ -113,28 +113,25 @@ def test_actnorm_data_dependent_init_normalises_each_channel():
     x = tf.constant(rng.normal([1.0, -2.0, 5.0], [0.1, 3.0, 10.0], size=(16, 4, 4, 3)))
     layer = built(vfb.ActNorm(dtype="float64"), (4, 4, 3))
     assert not layer.is_initialized()
-    with vfb.data_dependent_init():
-        y = layer(x)
+    y = layer(x, initialize=True)
     np.testing.assert_allclose(tf.reduce_mean(y, [0, 1, 2]), 0.0, atol=1e-9)
     std = np.std(x.numpy(), axis=(0, 1, 2))
     # exactly 1 up to the 1e-6 that keeps log(std + 1e-6) finite
     np.testing.assert_allclose(tf.math.reduce_std(y, [0, 1, 2]), std / (std + 1e-6), rtol=1e-12)
-    np.testing.assert_allclose(layer(x), y)  # outside the context it is a fixed map
+    np.testing.assert_allclose(layer(x), y)  # after that a fixed map
     before = [w.numpy() for w in layer.weights]
-    with vfb.data_dependent_init():
-        layer(x * 3.0 + 1.0)  # already initialised: kept
+    layer(x * 3.0 + 1.0, initialize=True)  # already initialised: kept
     for old, new in zip(before, layer.weights):
         np.testing.assert_array_equal(old, new.numpy())
     fresh = built(vfb.ActNorm(dtype="float64"), (4, 4, 3))
-    with vfb.data_dependent_init(), pytest.raises(RuntimeError, match="eagerly"):
-        tf.function(fresh)(x)
+    with pytest.raises(RuntimeError, match="eagerly"):
+        tf.function(lambda x: fresh(x, initialize=True))(x)
 
 
 def test_actnorm_without_data_dependent_init_stays_identity():
     layer = built(vfb.ActNorm(data_dependent=False, dtype="float64"), (4, 4, 3))
     x = frames((4, 4, 3))
-    with vfb.data_dependent_init():
-        np.testing.assert_array_equal(layer(x), x)
+    np.testing.assert_array_equal(layer(x, initialize=True), x)
 
 
 def test_invertible_conv_starts_as_a_seeded_rotation():
@@ -185,17 +182,45 @@ def test_edge_padded_conv_matches_the_concatenated_edge_channel():
     assert np.all(np.abs(plain[:, 0] - expected[:, 0]) > 1e-6)
 
 
+def layer_by_layer(network, x):
+    """The coupling network's definition, one layer after another: each convolution, then
+    its ActNorm, then its activation."""
+    h = tf.nn.relu(network.norm_in(network.conv_in(x)))
+    h = network.norm_hidden(network.hidden(h))
+    if network.activation == "gatu":
+        a, b = tf.split(h, 2, axis=-1)
+        h = tf.tanh(a) * tf.sigmoid(b)
+    else:
+        h = tf.nn.relu(h)
+    return network.norm_out(network.conv_out(h))
+
+
 @pytest.mark.parametrize("activation", ["relu", "gatu"])
-def test_coupling_network_fused_path_matches_layer_by_layer(activation):
+def test_coupling_network_runs_its_layers_with_the_actnorms_folded_in(activation):
     network = built(vfb.CouplingNetwork(6, width=8, activation=activation, seed=0,
                                         dtype="float64"), (4, 4, 3))
     perturb(network, 1)
     x = frames((4, 4, 3))
-    reference = network.call_unfused(x)
+    reference = layer_by_layer(network, x)
     np.testing.assert_allclose(network(x), reference, atol=1e-10)
-    order = [0, 2, 4, 1, 3, 5]
-    np.testing.assert_allclose(network(x, output_order=order), tf.gather(reference, order, axis=-1),
+    np.testing.assert_allclose(network(x, weights=network.folded_weights()), reference,
                                atol=1e-10)
+    order = [0, 2, 4, 1, 3, 5]
+    permuted = built(vfb.CouplingNetwork(6, width=8, activation=activation, seed=0,
+                                         output_order=order, dtype="float64"), (4, 4, 3))
+    permuted.set_weights(network.get_weights())
+    np.testing.assert_allclose(permuted(x), tf.gather(reference, order, axis=-1), atol=1e-10)
+
+
+def test_coupling_network_initialises_each_actnorm_from_its_real_input():
+    network = built(vfb.CouplingNetwork(4, width=8, seed=0, dtype="float64"), (4, 4, 3))
+    x = frames((4, 4, 3), batch=16)
+    network.initialize(x)
+    first = network.norm_in(network.conv_in(x))
+    second = network.norm_hidden(network.hidden(tf.nn.relu(first)))
+    for normalised in (first, second):
+        np.testing.assert_allclose(tf.reduce_mean(normalised, [0, 1, 2]), 0.0, atol=1e-9)
+        np.testing.assert_allclose(tf.math.reduce_std(normalised, [0, 1, 2]), 1.0, rtol=1e-4)
 
 
 def test_coupling_network_starts_at_zero():
@@ -207,7 +232,7 @@ def test_affine_coupling_uses_interleaved_shift_and_scale():
     layer = built(vfb.Coupling("affine", width=8, seed=1, dtype="float64"), (4, 4, 4))
     perturb(layer, 2)
     x = frames((4, 4, 4))
-    h = layer.network.call_unfused(x[..., :2])
+    h = layer_by_layer(layer.network, x[..., :2])  # interleaved (shift, logit) channels
     scale = tf.sigmoid(h[..., 1::2] + 2.0)
     expected = tf.concat([x[..., :2], (x[..., 2:] + h[..., 0::2]) * scale], -1)
     y, log_det = layer.bijector.forward_and_log_det(x)

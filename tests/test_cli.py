@@ -26,10 +26,13 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from helpers import CONTEXT, SHAPES_SPLIT_SIZES, TINY, script
-from videoflow_tf import cli, export, open_model, run_dir, train as train_lib, visualize
-from videoflow_tf.monitor import SampleQuality, read_records
-from videoflow_tf.temperature_sweep import MAX_PSNR, frame_scores
-from videoflow_tf.videos import load_videos, shape_labels
+from videoflow_tf.analysis import visualize
+from videoflow_tf.commands import cli, export
+from videoflow_tf.commands.temperature_sweep import MAX_PSNR, frame_scores
+from videoflow_tf.data.videos import load_videos, shape_labels
+from videoflow_tf.model import optim
+from videoflow_tf.training import open_model, run_dir, train as train_lib
+from videoflow_tf.training.monitor import SampleQuality, read_records
 
 
 def _console_script():
@@ -78,13 +81,32 @@ def events(model_dir, log_dir=run_dir.LOG_DIR):
     return found
 
 
-def test_train_monitors_its_samples_in_json_lines_and_tensorboard(run):
+def recomputed_sample_scores(model, videos, num_frames, seeds_per_video, seed):
+    """What the monitor and `evaluate` report of a model's samples (test_monitor.py checks
+    the motion numbers), recomputed eagerly from its public methods: the futures of every
+    video's context under seeds seed, seed + 1, ..., scored by log_prob (noise seed 0)."""
+    given = model.config.num_context_frames
+    contexts = np.repeat(videos[:, :given], seeds_per_video, axis=0)
+    samples = model.sample_details(contexts, num_frames, seed=seed + np.arange(len(contexts)))
+    clips = np.concatenate([contexts, samples.frames.numpy()], axis=1)
+    sample_bpp = model.bits_per_pixel(clips, seed=0).numpy()
+    real_bpp = model.bits_per_pixel(videos[:, :given + num_frames], seed=0).numpy()
+    scores = {"sample_bpp": sample_bpp[np.isfinite(sample_bpp)].mean(),
+              "real_bpp": real_bpp.mean(),
+              "invalid_fraction": samples.invalid.numpy().sum() / clips[:, given:].size}
+    return {**scores, "sample_to_real_bpp": scores["sample_bpp"] / scores["real_bpp"]}
+
+
+def test_train_monitors_its_samples_in_json_lines_and_tensorboard(run, shapes_data_dir):
     (record,) = read_records(os.path.join(run, run_dir.MONITOR_FILE))  # at the end only
     assert record["step"] == 6 and record["num_frames"] == 5 - CONTEXT
     # The monitor watches validation videos, all 8 of this small split, 2 seeds each.
     assert 0 < record["cpu_seconds"] and record["samples"] == SHAPES_SPLIT_SIZES["validation"] * 2
-    for key in ("sample_bpp", "real_bpp", "sample_to_real_bpp", "invalid_fraction",
-                "t1_bpp_ratio_median", "t1_bpp_ratio_above_2x", "faithful_fraction",
+    model, _ = open_model.load_model(run)
+    videos = load_videos(TINY, "validation", 8, shapes_data_dir, num_frames=5)
+    for key, value in recomputed_sample_scores(model, videos, 5 - CONTEXT, 2, 0).items():
+        np.testing.assert_allclose(record[key], value, rtol=1e-5, err_msg=key)
+    for key in ("t1_bpp_ratio_median", "t1_bpp_ratio_above_2x", "faithful_fraction",
                 "distinct_directions", "consistent_fraction", "colour_kept_fraction",
                 "continued_fraction"):
         assert np.isfinite(record[key])
@@ -193,7 +215,7 @@ def test_train_writes_the_config_checkpoints_and_tensorboard_logs(run):
     assert sorted(logged["bpp"]) == [2, 4, 6]
     assert all(plugin == "scalars" and np.isfinite(value) and value > 0
                for plugin, value in logged["bpp"].values())
-    schedule = vf.optim.LinearWarmup(TINY.learning_rate, TINY.warmup_steps)
+    schedule = optim.LinearWarmup(TINY.learning_rate, TINY.warmup_steps)
     for step, (_, value) in logged["learning_rate"].items():
         np.testing.assert_allclose(value, float(schedule(step)), rtol=1e-6)
     assert sorted(logged["samples"]) == [3, 6]
@@ -345,8 +367,10 @@ def test_evaluate_reports_the_bits_per_pixel_of_every_target_frame(run, shapes_d
         samples["consistent_fraction"] * 5)
     assert [record["context"] for record in samples["futures"]] == list(range(5))
     assert all(len(record["iou"]) == 5 - CONTEXT for record in samples["futures"])
-    for key in ("sample_bpp", "real_bpp", "invalid_fraction", "colour_kept_fraction",
-                "continued_fraction"):
+    videos = load_videos(TINY, "test", 5, shapes_data_dir, num_frames=5)
+    for key, value in recomputed_sample_scores(model, videos, 5 - CONTEXT, 1, 7).items():
+        np.testing.assert_allclose(samples[key], value, rtol=1e-5, err_msg=key)
+    for key in ("colour_kept_fraction", "continued_fraction"):
         assert np.isfinite(samples[key])
 
 
@@ -501,7 +525,7 @@ def test_order_scores_every_later_frame_right_after_the_context(run, shapes_data
     results = json.loads(out.read_text())
     assert results["frames"] == list(range(CONTEXT, 5)) and results["num_videos"] == 5
     model, _ = open_model.load_model(run)
-    videos = vf.videos.load_videos(TINY, "test", 5, shapes_data_dir, num_frames=5)
+    videos = load_videos(TINY, "test", 5, shapes_data_dir, num_frames=5)
     for index, frame in enumerate(results["frames"]):
         clips = np.concatenate([videos[:, :CONTEXT], videos[:, frame:frame + 1]], axis=1)
         np.testing.assert_allclose(results["bpp"][index],
@@ -516,7 +540,7 @@ def test_interpolation_starts_and_ends_at_the_two_videos(run, shapes_data_dir, t
                      "5", "--steps", "3"]) == 0
     frames = CONTEXT + TINY.num_target_frames
     assert Image.open(out).n_frames == frames
-    videos = vf.videos.load_videos(TINY, "test", 6, shapes_data_dir)
+    videos = load_videos(TINY, "test", 6, shapes_data_dir)
     scale = max(1, visualize.default_scale(TINY.image_size) // 2)
     rows = np.asarray(Image.open(tmp_path / "interpolation.png"))
     expected = visualize.strip(videos[[2, 5]], 0, scale)
@@ -620,7 +644,7 @@ def test_the_experiments_run_with_no_options_on_the_shipped_model(shapes_data_di
     in a fresh Python (TFDS_DATA_DIR points TFDS's default at the small test data): each
     writes its plot or GIF and its numbers into the working folder."""
     program = ("import json, sys\n"
-               "from videoflow_tf import cli\n"
+               "from videoflow_tf.commands import cli\n"
                "print(json.dumps([cli.main([name]) for name in sys.argv[1:]]))\n")
     commands = ["order", "interpolate", "temperature-sweep"]
     result = subprocess.run([sys.executable, "-c", program, *commands], cwd=tmp_path,

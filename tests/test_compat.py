@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from videoflow_tf import open_model, run_dir
+from videoflow_tf.training import open_model, run_dir
 
 with open(os.path.join(FOLDER, "expected.json"), encoding="utf-8") as _file:
     EXPECTED = json.load(_file)

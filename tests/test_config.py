@@ -1,5 +1,7 @@
+import dataclasses
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -54,6 +56,39 @@ def test_dict_and_json_round_trip(name):
     assert VideoFlowConfig.from_dict(config.to_dict()) == config
     assert VideoFlowConfig.from_json(config.to_json()) == config
     assert json.loads(config.to_json())["image_size"] == config.image_size
+
+
+def test_config_files_of_version_1_load_meaning_what_they_meant():
+    """Flat config.json files written before config_version (runs, SavedModels, .keras
+    files) load: prior_reads_x1=false is dropped, a missing train_first_frames_only is the
+    False it defaulted to then, and what they set is kept."""
+    root = os.path.join(os.path.dirname(__file__), "..")
+    with open(os.path.join(root, "tests/data/compat/run/config.json"), encoding="utf-8") as file:
+        written = json.load(file)
+    assert "config_version" not in written and written["prior_reads_x1"] is False
+    assert VideoFlowConfig.from_dict(written) == vf.get_config("tiny")
+    with open(os.path.join(root, "savedmodels/stochastic_shapes/5/assets/config.json"),
+              encoding="utf-8") as file:
+        shipped = VideoFlowConfig.from_json(file.read())
+    assert (shipped.top_prior_components, shipped.train_first_frames_only) == (8, True)
+    older = {k: v for k, v in written.items() if k != "train_first_frames_only"}
+    assert VideoFlowConfig.from_dict(older).train_first_frames_only is False
+    assert VideoFlowConfig().train_first_frames_only is True  # the default since version 2
+    with pytest.raises(ValueError, match="prior_reads_x1=true is no longer supported"):
+        VideoFlowConfig.from_dict(dict(written, prior_reads_x1=True))
+    current = vf.get_config("tiny").to_dict()
+    assert current["config_version"] == 2 and "prior_reads_x1" not in current
+    with pytest.raises(ValueError, match="config_version 3 is not one"):
+        VideoFlowConfig.from_dict(dict(current, config_version=3))
+
+
+def test_every_field_is_documented_in_its_section():
+    doc = VideoFlowConfig.__doc__
+    sections = [doc.index(title) for title in ("Model (", "Data (", "Training (", "Sampling:")]
+    assert sections == sorted(sections)
+    for field in dataclasses.fields(VideoFlowConfig):
+        if field.name != "name":
+            assert f" {field.name}" in doc, field.name
 
 
 def test_replace_returns_a_variant_and_keeps_the_original():

@@ -10,8 +10,8 @@ import keras
 import tensorflow as tf
 
 from helpers import TINY, moving_squares, noise_videos, perturb
-from videoflow_tf import pixels, sampling
-from videoflow_tf.dequantization import VariationalDequantizer
+from videoflow_tf.model import pixels, sampling
+from videoflow_tf.model.dequantization import VariationalDequantizer
 
 VARIATIONAL = TINY.replace(dequantization="variational")
 

@@ -18,7 +18,8 @@ import videoflow_tf  # noqa: F401  (before TensorFlow: imports it quietly)
 import tensorflow as tf
 
 from helpers import run_script, script
-from videoflow_tf import cli, distribute
+from videoflow_tf.commands import cli
+from videoflow_tf.model import distribute
 
 STEPS = 5
 LEARNING_RATE = 0.005

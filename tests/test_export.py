@@ -25,7 +25,9 @@ import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import tensorflow as tf
 
 from helpers import CONTEXT, TARGET, TINY, moving_squares, noise_videos, perturb, script
-from videoflow_tf import cli, export, open_model, rest_client, run_dir, visualize
+from videoflow_tf.analysis import visualize
+from videoflow_tf.commands import cli, export, rest_client
+from videoflow_tf.training import open_model, run_dir
 
 
 @pytest.fixture(scope="module")

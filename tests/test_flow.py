@@ -6,7 +6,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 import videoflow_tf as vf
-from videoflow_tf import flow as flow_lib
+from videoflow_tf.model import flow as flow_lib
 from helpers import assert_bijective_and_finite, brute_force_log_det
 
 SHAPE = (8, 8, 3)

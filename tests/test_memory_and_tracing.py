@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 from helpers import TINY, noise_videos, perturbed_model
-from videoflow_tf import flow as flow_lib
+from videoflow_tf.model import flow as flow_lib
 
 def gradient_function(model):
     """tf.function of the loss gradients, traced for an unknown batch and clip length."""

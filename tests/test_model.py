@@ -9,8 +9,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from helpers import TINY, moving_squares, noise_videos, perturb, perturbed_model
-from videoflow_tf.callbacks import StopOnNonFiniteLoss
 from videoflow_tf.config import LATENT_ENCODERS
+from videoflow_tf.training.callbacks import StopOnNonFiniteLoss
 
 PIXELS = 8 * 8 * 3
 
@@ -143,7 +143,7 @@ def test_decode_inverts_encode(model):
 def test_output_pixels_invert_the_dequantised_input_map():
     """Every dequantised value of pixel k (k/255 - 0.5 + u, u in [0, 1/256)) decodes to k,
     so a sampled frame is the pixel whose bin its value lies in."""
-    from videoflow_tf.pixels import to_uint8
+    from videoflow_tf.model.pixels import to_uint8
     k = np.arange(256, dtype=np.float32)
     for u in (0.0, 0.25 / 256, 0.5 / 256, 0.75 / 256, 0.999 / 256):
         x = tf.constant(k / 255.0 - 0.5 + u, tf.float32)
@@ -164,11 +164,18 @@ def test_sampling_is_seeded_and_temperature_zero_is_deterministic(model):
 
 
 def test_sampling_from_a_short_context_uses_unconditional_priors():
+    """With num_cond_latents 3, the first frame after a 2-frame context has too few
+    predecessors: every level's prior is unconditional, so the frame does not depend on
+    the context. The next one has 3 and is drawn from the conditional priors, which read it."""
     config = TINY.replace(num_cond_latents=3)
     model = vf.VideoFlow(config)
     model.initialize(moving_squares())
-    samples = model.sample(noise_videos(frames=2), 4, seed=3)
-    assert samples.shape == (3, 4, 8, 8, 3)
+    perturb(model.prior, seed=2)
+    one, other = (model.sample(noise_videos(frames=2, seed=seed), 2, seed=3)
+                  for seed in (0, 5))
+    assert one.shape == (3, 2, 8, 8, 3)
+    np.testing.assert_array_equal(one[:, 0], other[:, 0])
+    assert not np.array_equal(one[:, 1], other[:, 1])
 
 
 def test_padded_history_samples_as_if_the_first_frame_had_stood_still():
@@ -348,12 +355,34 @@ def test_fit_under_a_strategy_calls_the_override_of_keras_symbolic_build():
 
 
 def test_fit_from_a_dataset_cuts_random_training_windows():
+    """Each video of a batch of whole 5-frame videos is trained on its own window of
+    num_train_frames (3) consecutive frames, drawn from its first train_clip_frames (4):
+    starting at frame 0 or 1, never 2."""
     model = vf.VideoFlow(TINY.replace(init_batch_size=3))
-    dataset = tf.data.Dataset.from_tensor_slices(moving_squares(6, frames=5)).batch(2)
+    model.compile(optimizer=vf.make_optimizer(model.config), run_eagerly=True)
+    # Every pixel of frame t of video v is 20 t + v.
+    videos = (20 * np.arange(5)[None, :] + np.arange(12)[:, None]).astype(np.uint8)
+    videos = np.broadcast_to(videos[..., None, None, None], (12, 5, 8, 8, 3))
+    windows, score = [], model._bits_per_pixel
+
+    def recording_score(video, *args, training=False, **kwargs):
+        if training:
+            windows.append(video.numpy()[:, :, 0, 0, 0])
+        return score(video, *args, training=training, **kwargs)
+
+    model._bits_per_pixel = recording_score
+    dataset = tf.data.Dataset.from_tensor_slices(videos).batch(2)
     history = model.fit(dataset, epochs=1, verbose=0)
     assert int(model.is_initialized.numpy()) == 1
     assert np.isfinite(history.history["bpp"]).all()
-    assert int(model.optimizer.iterations.numpy()) == 3
+    assert int(model.optimizer.iterations.numpy()) == 6
+    windows = np.concatenate(windows).astype(int)
+    frames, video = windows // 20, windows % 20
+    assert windows.shape == (12, 3)
+    np.testing.assert_array_equal(video, np.arange(12)[:, None] + 0 * video)
+    np.testing.assert_array_equal(np.diff(frames, axis=1), 1)
+    assert set(frames[:, 0]) == {0, 1}
+    assert any(a != b for a, b in frames[:, 0].reshape(-1, 2))  # per video, not per batch
 
 
 @pytest.mark.parametrize("encoder", LATENT_ENCODERS)

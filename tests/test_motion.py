@@ -1,4 +1,4 @@
-"""videoflow_tf.motion and strict_motion on rendered stochastic-shapes clips and broken variants."""
+"""videoflow_tf.analysis.motion and strict_motion on rendered stochastic-shapes clips and broken variants."""
 import json
 
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 import videoflow_tf as vf  # noqa: F401  (imports TensorFlow quietly)
 import tensorflow as tf
 
-from videoflow_tf import data, motion, strict_motion
+from videoflow_tf.analysis import motion, strict_motion
+from videoflow_tf.data import pipelines
 from videoflow_tf.datasets.stochastic_shapes import rendering
 
 GRAY = (128, 128, 128)
@@ -77,7 +78,7 @@ def test_report_counts_directions_and_their_entropy():
     assert report["direction_entropy_bits"] == 0.0 and report["consistent_fraction"] == 0.6
 
 
-# The strict measure (videoflow_tf.strict_motion): sampled futures against the renderer's.
+# The strict measure (videoflow_tf.analysis.strict_motion): sampled futures against the renderer's.
 
 BLACK = (0, 0, 0)
 UNIT = rendering.PIXELS_PER_UNIT
@@ -93,7 +94,7 @@ TEST_SPLIT_STREAM = [20190304, 1]  # stochastic_shapes_dataset_builder: SEED, sp
 def resized(videos, size):
     """uint8 [..., T, 64, 64, 3] frames resized as the input pipeline resizes them."""
     videos = np.asarray(videos)
-    frames = np.array(data._resize(videos.reshape((-1, 64, 64, 3)), size))
+    frames = np.array(pipelines._resize(videos.reshape((-1, 64, 64, 3)), size))
     return frames.reshape(videos.shape[:-3] + (size, size, 3))
 
 

@@ -1,4 +1,4 @@
-"""One writer per run folder (`videoflow_tf.run_dir.claim`): a second `train` on a folder
+"""One writer per run folder (`videoflow_tf.training.run_dir.claim`): a second `train` on a folder
 in use stops at once naming the holder, readers read on, and a holder killed with SIGKILL
 leaves nothing that blocks the next run. The concurrent runs are real processes."""
 import os
@@ -12,13 +12,14 @@ import pytest
 import videoflow_tf  # noqa: F401  (before TensorFlow: imports it quietly)
 import tensorflow as tf
 
-from videoflow_tf import cli, open_model, run_dir
+from videoflow_tf.commands import cli
+from videoflow_tf.training import open_model, run_dir
 
 WAIT_S = 600  # for a subprocess to get somewhere, on a loaded machine
 
 
 def train_command(model_dir, data_dir, steps, *extra):
-    return [sys.executable, "-m", "videoflow_tf.cli", "train", "--config", "tiny", "--model",
+    return [sys.executable, "-m", "videoflow_tf.commands.cli", "train", "--config", "tiny", "--model",
             str(model_dir), "--data-dir", data_dir, "--steps", str(steps), "--monitor-every",
             "0", "--sample-every", "0", "--verbose", "2", *extra]
 

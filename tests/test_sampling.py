@@ -8,7 +8,7 @@ import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import tensorflow as tf
 
 from helpers import TINY, moving_squares, noise_videos, perturbed_model
-from videoflow_tf import pixels
+from videoflow_tf.model import pixels
 
 VARIANTS = {
     "tiny": TINY,

@@ -5,15 +5,13 @@ sets (`bair_quant`, `bair_qual`, `shapes`: next_frame_glow_bair_quant, _bair_qua
 _shapes; the defaults are bair_quant's), a stochastic-shapes set sized for a CPU
 (`shapes_cpu`) and a very small one for tests (`tiny`). `config.replace(**changes)`
 returns a validated variant; `to_dict`/`from_dict` and `to_json`/`from_json` round-trip
-exactly, so a resolved configuration can be written next to a trained model.
-`resolve_config` makes the config a command asks for (`--config NAME --set FIELD=VALUE`).
+exactly, so a resolved configuration can be written next to a trained model
+(`usage.resolve_config` makes the config a command asks for).
 """
 import dataclasses
 import json
 import math
-from typing import Optional, get_args
-
-from videoflow_tf.usage import UsageError
+from typing import Optional
 
 COUPLINGS = ("affine", "additive")
 ACTIVATIONS = ("relu", "gatu")
@@ -24,68 +22,64 @@ DEQUANTIZATIONS = ("uniform", "variational")
 
 @dataclasses.dataclass(frozen=True)
 class VideoFlowConfig:
-    """Hyper-parameters of VideoFlow.
+    """Hyper-parameters of VideoFlow, one line each, in four sections. Defaults are
+    tensor2tensor's next_frame_glow_bair_quant; options the paper does not have default
+    to the paper's behaviour.
 
-    Frames are `image_size` x `image_size` RGB. The flow has `num_levels` levels of
-    `num_steps` steps each (ActNorm, invertible 1x1 conv, `coupling` coupling whose network
-    has `coupling_width` hidden channels and a `coupling_activation` middle layer). Pixels
-    become the flow's continuous input by `dequantization`: "uniform" noise within each
-    pixel's bin (the paper's) or "variational", noise from a small network learned with
-    the model (Flow++), which lets the flow put its density inside the bins rather than
-    spread flat across them; both give a lower bound on the discrete likelihood
-    (`videoflow_tf.dequantization`).
+    Model (the architecture and its weights; changing one makes another model):
+      image_size: frames are image_size x image_size RGB.
+      num_levels, num_steps: the flow's levels (squeeze, steps, split) and steps per level.
+      coupling: "affine" or "additive" coupling in every flow step.
+      coupling_width, coupling_activation: the coupling network's hidden channels and
+        middle activation ("relu" or "gatu", tanh(a) * sigmoid(b)).
+      dequantization: pixels become the flow's input by "uniform" noise in each pixel's
+        bin (the paper's) or "variational" noise from a learned q(u | x) (Flow++); both
+        bound the discrete likelihood (`videoflow_tf.model.dequantization`).
+      latent_encoder, latent_encoder_width, latent_encoder_depth, latent_dilations,
+        latent_activation: the prior's network (`latent_encoders.EncoderSpec`); every named
+        config uses the paper's conv3d_net, the others are tensor2tensor's alternatives.
+      num_cond_latents: K, the earlier frames' latents each conditional prior reads.
+      latent_skip: a conditional prior's mean is the previous latent plus the prediction.
+      pad_history: a frame with 1 <= n < K predecessors gets the conditional prior of its
+        history padded with the oldest latent (the paper: the unconditional prior).
+      top_prior_components: M > 1 makes the top level's conditional prior a mixture of M
+        Gaussians (`mixture_prior`); 1: one Gaussian, the paper's.
+      mixed_precision: the coupling networks compute in bfloat16; weights, the flow's
+        activations, log-determinants and the prior stay float32 (exactly invertible).
+      seed: fixes the weight initialisation and training's random draws (None: random).
 
-    The prior of a frame's level-l latent is a diagonal Gaussian predicted by a
-    `latent_encoder` network (`latent_encoder_width` hidden channels,
-    `latent_encoder_depth` residual blocks, or stacked ConvLSTM layers for `conv_lstm`;
-    spatial dilations 1, 2, 4 when `latent_dilations`; `latent_activation` middle layer)
-    from the same level's latents of the previous `num_cond_latents` frames and the
-    current frame's coarser levels. With `latent_skip` the predicted mean is added to the
-    previous frame's latent. With `prior_reads_x1` the encoder reads the current frame's
-    coarser levels as x1 itself (the half of the flow's activations that continues past
-    the level) rather than as the unconditional prior's mean, a zero-initialised conv of
-    x1 that gives the encoder nothing to learn from until it grows. With
-    `top_prior_components` K > 1 the top level's
-    conditional prior is a mixture of K such Gaussians over the whole top latent, whose
-    weights, means and scales the encoder predicts: one draw picks one of K futures. A
-    frame with fewer than `num_cond_latents` predecessors gets the unconditional prior (the
-    paper's rule), or with `pad_history` (if it has at least one) the conditional prior of
-    its history padded with copies of its oldest latent. `prior_beta` > 0 fits the
-    priors with beta-NLL's gradient (Seitzer et al. 2022, "On the pitfalls of
-    heteroscedastic uncertainty estimation"): the gradient reaching a prior's (or mixture
-    component's) mean and scale is scaled by sigma^(2 beta) per dimension, so that a few
-    uncertain dimensions (a moving shape's) are not drowned by many precise ones (the
-    background's), and so is the gradient that reaches the flow through the prior's
-    inputs (earlier frames' latents, the coarser levels); the loss, its gradient through
-    the scored latents and every reported likelihood stay exact. 0 is maximum
-    likelihood, the paper's. With
-    `revive_components_every` N > 0, training splits live mixture components into dead
-    ones when it starts and every N steps (`callbacks.ReviveComponents`); 0: never, the
-    paper's (which has no mixture), and the only value without one.
+    Data (which frames are read and scored):
+      dataset: the TFDS dataset ("bair_action_free" or "stochastic_shapes").
+      num_context_frames, num_target_frames: evaluation scores the targets given the context.
+      num_train_frames: frames of a training window; those after the context are scored.
+      train_first_frames_only: windows come from a video's first num_context_frames +
+        num_target_frames frames (`train_clip_frames`, tensor2tensor's rule), else anywhere.
 
-    Evaluation scores `num_target_frames` frames given `num_context_frames`; training scores
-    the frames after the context in windows of `num_train_frames` frames, drawn from
-    anywhere in a video or, with `train_first_frames_only` (tensor2tensor's rule), only
-    from its first `num_context_frames + num_target_frames` frames (`train_clip_frames`).
-    `temperature` scales every prior standard deviation when sampling. `seed` fixes the weight
-    initialisation (None: random). Adam warms up to `learning_rate` over `warmup_steps`
-    updates; `gradient_clip_norm` caps the global norm of each update's gradient (of the
-    global batch under tf.distribute; None: no clipping, as in the paper).
+    Training (how the weights are fitted; none changes what a trained model computes):
+      learning_rate, warmup_steps: Adam's rate, reached by a linear warm-up.
+      cosine_decay_steps, cosine_decay_floor: after the warm-up, a cosine decay over that
+        many steps to that fraction of the rate (0 steps: none).
+      train_steps: the updates `videoflow-tf train` makes when not given --steps.
+      gradient_clip_norm: caps each update's global gradient norm (None: no clipping).
+      batch_size, init_batch_size: videos per update; videos the ActNorms and the mixture
+        are initialised from.
+      prior_beta: > 0 fits the priors with beta-NLL's gradient (`loss`); 0: maximum
+        likelihood, the paper's. Every reported likelihood stays exact.
+      revive_components_every: N > 0 splits live mixture components into dead ones when
+        training starts and every N steps (`callbacks.ReviveComponents`); 0: never.
+      memory_saving: "on" recomputes each flow step's activations in the backward pass
+        (a third more compute, flat memory in num_steps), "auto" when they would exceed
+        1 GiB (`flow_activation_bytes`), "off"; the gradients are the same.
 
-    `memory_saving` ("on", "off" or "auto") makes training recompute each flow step's
-    activations in the backward pass instead of storing them all, so memory stops growing
-    with num_steps, for about a third more compute per step; "auto" turns it on when
-    the stored activations (`flow_activation_bytes`) would exceed 1 GiB. It changes no
-    result: the gradients are the same.
+    Sampling:
+      temperature: scales every prior standard deviation when sampling.
 
-    `mixed_precision` runs the flow's coupling networks (most of the model's arithmetic)
-    in bfloat16; weights, the activations passed between flow steps, log-determinants and
-    the prior stay float32, so the flow stays exactly invertible. Off by default: it
-    changes the likelihoods slightly (benchmarks/mixed_precision_bpp.py measures how much).
+    `name` names the configuration. `to_dict`/`to_json` write `config_version`, and
+    `from_dict`/`from_json` upgrade what older versions wrote (`upgrade`).
     """
 
     name: str = "custom"
-    dataset: str = "bair_action_free"
+    # Model
     image_size: int = 64
     num_levels: int = 3
     num_steps: int = 24
@@ -98,17 +92,19 @@ class VideoFlowConfig:
     latent_encoder_depth: int = 5
     latent_dilations: bool = True
     latent_activation: str = "gatu"
-    latent_skip: bool = True
-    prior_reads_x1: bool = False
-    top_prior_components: int = 1
-    prior_beta: float = 0.0
-    revive_components_every: int = 0
     num_cond_latents: int = 3
+    latent_skip: bool = True
     pad_history: bool = False
+    top_prior_components: int = 1
+    mixed_precision: bool = False
+    seed: Optional[int] = None
+    # Data
+    dataset: str = "bair_action_free"
     num_context_frames: int = 3
     num_target_frames: int = 10
     num_train_frames: int = 4
-    train_first_frames_only: bool = False  # off, as in config.json files written before it
+    train_first_frames_only: bool = True
+    # Training
     learning_rate: float = 3e-4
     warmup_steps: int = 10000
     cosine_decay_steps: int = 0
@@ -117,10 +113,11 @@ class VideoFlowConfig:
     gradient_clip_norm: Optional[float] = None
     batch_size: int = 5
     init_batch_size: int = 128
-    temperature: float = 1.0
+    prior_beta: float = 0.0
+    revive_components_every: int = 0
     memory_saving: str = "auto"
-    mixed_precision: bool = False
-    seed: Optional[int] = None
+    # Sampling
+    temperature: float = 1.0
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -183,10 +180,14 @@ class VideoFlowConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        """Every field, and `config_version`."""
+        return {**dataclasses.asdict(self), "config_version": CONFIG_VERSION}
 
     @classmethod
     def from_dict(cls, values):
+        """The config of a dict that `to_dict` of this or an older version wrote (one
+        without `config_version` is version 1); see `upgrade`."""
+        values = upgrade(values)
         _check_names(values)
         return cls(**values)
 
@@ -196,6 +197,32 @@ class VideoFlowConfig:
     @classmethod
     def from_json(cls, text):
         return cls.from_dict(json.loads(text))
+
+
+# 2: sections; train_first_frames_only defaults to True; prior_reads_x1 removed.
+CONFIG_VERSION = 2
+
+
+def upgrade(values):
+    """A copy of a config dict written by `to_dict` of any version, in this version's
+    fields (without `config_version`), meaning what it meant when written:
+
+    version 1 (no `config_version`): a missing train_first_frames_only was False (the
+    default until version 2); prior_reads_x1 (the conditional prior read x1 instead of
+    the unconditional mean; no named config or shipped model used it, only experiment d
+    of docs/experiments.md) is dropped when False and refused when True.
+    """
+    values = dict(values)
+    version = values.pop("config_version", 1)
+    if not isinstance(version, int) or not 1 <= version <= CONFIG_VERSION:
+        raise ValueError(f"config_version {version!r} is not one this videoflow-tf reads "
+                         f"(1 to {CONFIG_VERSION})")
+    if version == 1:
+        values.setdefault("train_first_frames_only", False)
+        if values.pop("prior_reads_x1", False):
+            raise ValueError("prior_reads_x1=true is no longer supported: config version 2 "
+                             "removed it (only experiment d of docs/experiments.md used it)")
+    return values
 
 
 def _check_names(values):
@@ -272,20 +299,18 @@ _RULES = [
     ("memory_saving", lambda c: c.memory_saving in MEMORY_SAVING, f"one of {MEMORY_SAVING}"),
 ]
 
-# Changes from the defaults, which are tensor2tensor's next_frame_glow_bair_quant but for
-# options added later, which default to off so that older config.json files load unchanged.
-_FIRST_FRAMES = dict(train_first_frames_only=True)
+# Changes from the defaults, which are tensor2tensor's next_frame_glow_bair_quant.
 _SHAPES_32_BASELINE = dict(
-    _FIRST_FRAMES, dataset="stochastic_shapes", image_size=32, num_steps=4, coupling="additive",
+    dataset="stochastic_shapes", image_size=32, num_steps=4, coupling="additive",
     coupling_width=64, coupling_activation="relu", latent_encoder_width=128,
     latent_encoder_depth=3, latent_activation="relu", latent_skip=True, num_cond_latents=2,
     pad_history=True, num_context_frames=1, num_target_frames=4, num_train_frames=5,
     learning_rate=5e-4, warmup_steps=500, gradient_clip_norm=50.0, batch_size=8,
     init_batch_size=64)
 _CONFIGS = {
-    "bair_quant": dict(_FIRST_FRAMES),
-    "bair_qual": dict(_FIRST_FRAMES, coupling="additive", coupling_width=392, temperature=0.5),
-    "shapes": dict(_FIRST_FRAMES, dataset="stochastic_shapes", coupling="additive",
+    "bair_quant": dict(),
+    "bair_qual": dict(coupling="additive", coupling_width=392, temperature=0.5),
+    "shapes": dict(dataset="stochastic_shapes", coupling="additive",
                    coupling_width=512, latent_encoder_depth=10, num_cond_latents=1,
                    latent_skip=False, num_context_frames=1, num_target_frames=2,
                    num_train_frames=2, learning_rate=1e-4, batch_size=10),
@@ -313,7 +338,7 @@ _CONFIGS = {
                       prior_beta=0.5, dequantization="variational", cosine_decay_steps=50000,
                       cosine_decay_floor=0.1, train_steps=50500, temperature=0.5),
     # About 24,000 parameters on 8x8 frames: for tests.
-    "tiny": dict(_FIRST_FRAMES, dataset="stochastic_shapes", image_size=8, num_levels=2,
+    "tiny": dict(dataset="stochastic_shapes", image_size=8, num_levels=2,
                  num_steps=2, coupling_width=8, coupling_activation="relu",
                  latent_encoder_width=8, latent_encoder_depth=1, latent_activation="relu",
                  num_cond_latents=2, num_context_frames=2, num_target_frames=2,
@@ -341,53 +366,3 @@ def get_config(name):
     if name not in _CONFIGS:
         raise ValueError(f"unknown config name {name!r}; expected one of {list(CONFIG_NAMES)}")
     return VideoFlowConfig(name=name, **_CONFIGS[name])
-
-
-def resolve_config(name=None, base=None, assignments=(), **changes):
-    """The config `name` (or `base`) with `field=value` strings (the command line's
-    `--set`) and keyword `changes` (those not None) applied.
-
-    Unknown names and fields, malformed assignments and invalid values raise UsageError.
-    """
-    if name is not None:
-        if name not in CONFIG_NAMES:
-            raise UsageError(f"unknown config {name!r}; expected one of {list(CONFIG_NAMES)}")
-        base = get_config(name)
-    parsed = parse_assignments(assignments)
-    try:
-        return base.replace(**parsed, **{k: v for k, v in changes.items() if v is not None})
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-
-
-def parse_assignments(assignments):
-    """{"field": value} from ["field=value", ...], each value parsed as the field's type."""
-    fields = {field.name: field.type for field in dataclasses.fields(VideoFlowConfig)}
-    parsed = {}
-    for text in assignments:
-        name, equals, value = text.partition("=")
-        name = name.strip()
-        if not equals or not name:
-            raise UsageError(f"--set expects field=value (e.g. learning_rate=1e-4); got {text!r}")
-        if name not in fields:
-            raise UsageError(f"--set {text!r}: unknown config field {name!r}; valid fields: "
-                             f"{sorted(fields)}")
-        parsed[name] = _parse_value(name, fields[name], value.strip())
-    return parsed
-
-
-def _parse_value(name, kind, value):
-    try:
-        if kind is bool:
-            words = {"true": True, "1": True, "yes": True,
-                     "false": False, "0": False, "no": False}
-            return words[value.lower()]
-        if kind in (Optional[int], Optional[float]):
-            number = get_args(kind)[0]
-            return None if value.lower() in ("none", "null") else number(value)
-        return kind(value)
-    except (KeyError, ValueError):
-        expected = {bool: "true or false", int: "an integer", float: "a number",
-                    Optional[int]: "an integer or none",
-                    Optional[float]: "a number or none"}.get(kind, "a string")
-        raise UsageError(f"--set {name}={value}: expected {expected}") from None

@@ -1,11 +1,16 @@
 """Checks of what a user asks for, failing early with one clear line (`UsageError`):
-the error itself, output files and argparse types of numbers.
+the error itself, output files, argparse types of numbers, the options commands share,
+and the config a command asks for (`resolve_config`: --config NAME --set FIELD=VALUE).
 
 The command line prints a `UsageError` as one line on stderr and exits with status 2; the
 Python API lets it propagate (it is a `ValueError`).
 """
+import dataclasses
 import math
 import os
+from typing import Optional, get_args
+
+from videoflow_tf.config import CONFIG_NAMES, VideoFlowConfig, get_config
 
 
 class UsageError(ValueError):
@@ -99,3 +104,53 @@ def add_seed(parser, what="random seed; the same seed gives the same results"):
 def default_output(folder, name):
     """`name` in `folder` (a run's folder), or in the working folder if None."""
     return os.path.join(folder, name) if folder else name
+
+
+def resolve_config(name=None, base=None, assignments=(), **changes):
+    """The config `name` (or `base`) with `field=value` strings (the command line's
+    `--set`) and keyword `changes` (those not None) applied.
+
+    Unknown names and fields, malformed assignments and invalid values raise UsageError.
+    """
+    if name is not None:
+        if name not in CONFIG_NAMES:
+            raise UsageError(f"unknown config {name!r}; expected one of {list(CONFIG_NAMES)}")
+        base = get_config(name)
+    parsed = parse_assignments(assignments)
+    try:
+        return base.replace(**parsed, **{k: v for k, v in changes.items() if v is not None})
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def parse_assignments(assignments):
+    """{"field": value} from ["field=value", ...], each value parsed as the field's type."""
+    fields = {field.name: field.type for field in dataclasses.fields(VideoFlowConfig)}
+    parsed = {}
+    for text in assignments:
+        name, equals, value = text.partition("=")
+        name = name.strip()
+        if not equals or not name:
+            raise UsageError(f"--set expects field=value (e.g. learning_rate=1e-4); got {text!r}")
+        if name not in fields:
+            raise UsageError(f"--set {text!r}: unknown config field {name!r}; valid fields: "
+                             f"{sorted(fields)}")
+        parsed[name] = _parse_value(name, fields[name], value.strip())
+    return parsed
+
+
+def _parse_value(name, kind, value):
+    try:
+        if kind is bool:
+            words = {"true": True, "1": True, "yes": True,
+                     "false": False, "0": False, "no": False}
+            return words[value.lower()]
+        if kind in (Optional[int], Optional[float]):
+            number = get_args(kind)[0]
+            return None if value.lower() in ("none", "null") else number(value)
+        return kind(value)
+    except (KeyError, ValueError):
+        expected = {bool: "true or false", int: "an integer", float: "a number",
+                    Optional[int]: "an integer or none",
+                    Optional[float]: "a number or none"}.get(kind, "a string")
+        raise UsageError(f"--set {name}={value}: expected {expected}") from None

@@ -11,7 +11,7 @@ every machine builds the same uint8 frames, byte for byte, and the same labels
 split has its own random stream, so version 1.1.0's new validation split left
 train and test as they were in 1.0.0, video for video. See `rendering.py` for
 the geometry. Building all 10,909 videos takes about 20 s on 2 CPU cores
-(`benchmarks/stochastic_shapes_build.py`).
+(`benchmarks/speed/stochastic_shapes_build.py`).
 
 Configs: `gray` (default; background RGB (128, 128, 128), the mid gray of the
 paper's text) and `black` (the original tensor2tensor code's background). Both

@@ -5,7 +5,7 @@ weights bit for bit, so tests can compare a run killed and resumed with one that
 """
 import sys
 
-from videoflow_tf import cli  # before TensorFlow: imports it quietly
+from videoflow_tf.commands import cli  # before TensorFlow: imports it quietly
 import tensorflow as tf
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from videoflow_tf.callbacks import ReviveComponents
+from videoflow_tf.training.callbacks import ReviveComponents
 
 
 def collapsed(model):

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from videoflow_tf.run_dir import make_checkpoint
+from videoflow_tf.training.run_dir import make_checkpoint
 
 
 def main(data_dir, checkpoint_dir, steps, learning_rate):

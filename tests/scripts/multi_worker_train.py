@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import videoflow_tf as vf
-from videoflow_tf import train
+from videoflow_tf.training import train
 
 if __name__ == "__main__":
     data_dir, model_dir, out = sys.argv[1:]

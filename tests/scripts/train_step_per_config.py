@@ -17,6 +17,8 @@ import numpy as np
 import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import tensorflow as tf
 
+from videoflow_tf.config import CONFIG_NAMES
+
 
 def train_one_step(name):
     config = vf.get_config(name).replace(
@@ -25,7 +27,7 @@ def train_one_step(name):
     videos = np.random.default_rng(0).integers(
         0, 256, (1, config.num_train_frames) + config.image_shape, np.uint8)
     model = vf.VideoFlow(config)
-    model.compile(optimizer=vf.optim.make_optimizer(config))
+    model.compile(optimizer=vf.make_optimizer(config))
     model.initialize(videos)
     before = [w.numpy() for w in model.trainable_weights]
     model.fit(tf.data.Dataset.from_tensors(videos).repeat(), steps_per_epoch=1, verbose=0)
@@ -37,7 +39,7 @@ def train_one_step(name):
 
 def main(names):
     failed = 0
-    for name in names or vf.config.CONFIG_NAMES:
+    for name in names or CONFIG_NAMES:
         try:
             train_one_step(name)
             print(f"{name}: trained a step")

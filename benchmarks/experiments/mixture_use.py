@@ -1,0 +1,59 @@
+"""How many of its components a mixture top prior uses, frame by frame.
+
+    python benchmarks/experiments/mixture_use.py MODEL [--videos 256] [--out mixture_use.json]
+
+MODEL is a training run folder or an exported SavedModel whose config has
+top_prior_components M > 1. For every conditional frame among the first
+num_context_frames + num_target_frames of the first `--videos` videos of `--split`
+(validation by default), given the real past, each component's share of the frames it is the most responsible for (p(component | z_t)
+largest) and its mean mixture weight are printed per frame index. `used` counts the
+components most responsible for at least 1/(16M) of a frame index's videos: a collapsed
+mixture uses one or two however many it has, and samples only their futures.
+"""
+import numpy as np
+import tensorflow as tf
+
+from model_on_test_videos import parse_model_and_videos, write_rows
+from videoflow_tf.model import pixels
+from videoflow_tf.model.mixture_prior import responsibilities
+
+
+def frame_rows(model, videos):
+    config = model.config
+    count = config.top_prior_components
+    start = config.min_history
+    latents, _, _ = model.encode_values(pixels.bin_centres(tf.constant(videos)))
+    history, _, z = model.prior.conditional_frames(latents[-1], None, start)
+    mixture = model.prior.levels[-1].conditional(history, None)
+    frames = videos.shape[1] - start
+    weights = np.reshape(mixture.mixture_distribution.probs_parameter().numpy(),
+                         (len(videos), frames, count))
+    winners = np.reshape(np.argmax(responsibilities(mixture, z), axis=1), (len(videos), frames))
+    rows = []
+    for t in range(frames):
+        share = np.bincount(winners[:, t], minlength=count) / len(videos)
+        rows.append({"frame": start + t, "used": int(np.sum(share >= 1 / (16 * count))),
+                     "most responsible": share.round(3).tolist(),
+                     "mean weight": weights[:, t].mean(axis=0).round(3).tolist()})
+    return rows
+
+
+def check_mixture(model, path):
+    if model.config.top_prior_components == 1:
+        raise SystemExit(f"{path!r} has a Gaussian top prior (top_prior_components 1), not "
+                         "a mixture")
+
+
+def main():
+    args, model, videos = parse_model_and_videos(__doc__.split("\n")[0], default_videos=256,
+                                                 check=check_mixture)
+    rows = frame_rows(model, videos)
+    print(f"{'frame':>5} | {'used':>4} | share most responsible, per component")
+    for row in rows:
+        print(f"{row['frame']:>5} | {row['used']:>4} | "
+              + " ".join(f"{s:.3f}" for s in row["most responsible"]))
+    write_rows(args, videos, "frames", rows)
+
+
+if __name__ == "__main__":
+    main()

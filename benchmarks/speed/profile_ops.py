@@ -1,0 +1,142 @@
+"""Where a VideoFlow model's time goes: TensorFlow's profiler, per op type.
+
+Traces `repeats` calls of one function of a config's model (log_prob, train or sample)
+with tf.profiler, reads the trace (XSpace protobuf) and sums the time of each op type on
+TensorFlow's executor threads; the FLOPs of each op type come from the traced graph
+(tf.compat.v1.profiler float_ops, grouped by op type), so each line also shows the op's
+achieved GFLOP/s. With 2 executor threads the op times can add up to more than the wall
+time: shares are of the summed op time.
+
+    python benchmarks/speed/profile_ops.py --config shapes --batch 2 --mode log_prob
+    python benchmarks/speed/profile_ops.py --config bair_quant --batch 1 --mode train --top 25
+"""
+import argparse
+import collections
+import glob
+import json
+import os
+import re
+import tempfile
+import time
+
+import videoflow_tf as vf  # noqa: F401  (quiet TensorFlow import)
+import numpy as np
+import tensorflow as tf
+from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+from videoflow_tf.model.optim import make_optimizer
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--config", default="shapes")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--mode", choices=("log_prob", "train", "sample"), default="log_prob")
+    parser.add_argument("--memory-saving", choices=("config", "auto", "on", "off"),
+                        default="config")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--out", default=None, help="JSON file (default: none)")
+    return parser.parse_args()
+
+
+def build(args):
+    config = vf.get_config(args.config)
+    changes = dict(batch_size=args.batch, init_batch_size=args.batch, seed=0)
+    if args.memory_saving != "config":
+        changes["memory_saving"] = args.memory_saving
+    config = config.replace(**changes)
+    rng = np.random.default_rng(0)
+    frames = {"train": config.num_train_frames,
+              "log_prob": config.num_context_frames + config.num_target_frames,
+              "sample": config.num_context_frames}[args.mode]
+    videos = rng.integers(0, 256, (args.batch, frames, *config.image_shape), np.uint8)
+    model = vf.VideoFlow(config)
+    model.initialize(rng.integers(0, 256, (args.batch, config.num_train_frames,
+                                           *config.image_shape), np.uint8))
+    if args.mode == "train":
+        model.compile(optimizer=make_optimizer(config))
+        model.optimizer.build(model.trainable_variables)
+        function = tf.function(model.train_step)
+    elif args.mode == "log_prob":
+        function = tf.function(lambda v: model.log_prob(v, seed=1))
+    else:
+        function = tf.function(lambda c: model.sample(c, config.num_target_frames, seed=1))
+    return function, videos
+
+
+def flops_by_type(graph):
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    profile = tf.compat.v1.profiler.profile(graph, cmd="op", options=options)
+    return {child.name: child.total_float_ops for child in profile.children}
+
+
+def graph_type(runtime_type):
+    """The graph's op type of a run-time kernel: oneDNN and grappler rename fused
+    kernels (_MklNativeFusedConv2D runs a Conv2D with its BiasAdd and activation, whose
+    FLOPs then count under their own types)."""
+    return re.sub(r"^_(MklNative|Mkl)?(Fused)?", "", runtime_type)
+
+
+def op_times(logdir):
+    """{op type: (total seconds, count)} over the executor threads of the trace."""
+    path = sorted(glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True))[-1]
+    space = xplane_pb2.XSpace()
+    with open(path, "rb") as file:
+        space.ParseFromString(file.read())
+    totals = collections.defaultdict(lambda: [0.0, 0])
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                meta = plane.event_metadata[event.metadata_id]
+                if ":" not in meta.name or not meta.display_name:
+                    continue  # executor bookkeeping, not an op
+                totals[graph_type(meta.display_name)][0] += event.duration_ps * 1e-12
+                totals[graph_type(meta.display_name)][1] += 1
+    return totals
+
+
+def main():
+    args = parse_args()
+    function, videos = build(args)
+    concrete = function.get_concrete_function(tf.TensorSpec(videos.shape, tf.uint8))
+    flops = flops_by_type(concrete.graph)
+    function(videos)  # trace and warm up outside the profile
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        start = time.perf_counter()
+        for _ in range(args.repeats):
+            tf.nest.map_structure(lambda t: t.numpy() if hasattr(t, "numpy") else t,
+                                  function(videos))
+        wall = (time.perf_counter() - start) / args.repeats
+        tf.profiler.experimental.stop()
+        times = op_times(logdir)
+    total = sum(seconds for seconds, _ in times.values())
+    rows = sorted(times.items(), key=lambda item: -item[1][0])
+    print(f"{args.config} {args.mode}, batch {args.batch}: wall {wall:.3f} s per call, "
+          f"op time {total / args.repeats:.3f} s per call, load average "
+          f"{os.getloadavg()[0]:.1f}")
+    print(f"{'op type':<28}{'s/call':>9}{'share':>8}{'ops/call':>10}{'GFLOP/call':>12}"
+          f"{'GFLOP/s':>9}")
+    result = []
+    for name, (seconds, count) in rows[:args.top]:
+        per_call = seconds / args.repeats
+        work = flops.get(name, 0) / 1e9
+        rate = f"{work / per_call:.0f}" if work and per_call else "-"
+        print(f"{name:<28}{per_call:>9.4f}{seconds / total:>8.1%}{count / args.repeats:>10.0f}"
+              f"{work:>12.3f}{rate:>9}")
+        result.append({"op": name, "s_per_call": per_call, "share": seconds / total,
+                       "ops_per_call": count / args.repeats, "gflop_per_call": work})
+    rest = sum(seconds for _, (seconds, _) in rows[args.top:])
+    print(f"{'(other types)':<28}{rest / args.repeats:>9.4f}{rest / total:>8.1%}")
+    if args.out:
+        with open(args.out, "w") as file:
+            json.dump({"args": vars(args), "wall_s": wall, "ops": result,
+                       "load_average": os.getloadavg()}, file, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,2 @@
+"""The `videoflow-tf` commands but `train` (in `videoflow_tf.training`): `cli` dispatches
+them all."""
