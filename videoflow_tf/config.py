@@ -331,12 +331,13 @@ _CONFIGS = {
     # top prior is a mixture of 8 Gaussians (one draw picks one future) whose dead
     # components are revived every 1,000 steps; the priors are fitted with beta-NLL's
     # gradient, so that the few latent dimensions where the shape is are not drowned by
-    # the background's; q(u | x) is learned, so that the flow need not spread its density
-    # flat across each pixel's bin; the learning rate falls along a cosine.
+    # the background's; the learning rate falls along a cosine. Uniform dequantisation:
+    # the variational one gained nothing measurable at equal compute and cost 16% more
+    # per step (docs/experiments.md).
     "shapes_32": dict(_SHAPES_32_BASELINE, latent_skip=False, num_cond_latents=1,
                       pad_history=False, top_prior_components=8, revive_components_every=1000,
-                      prior_beta=0.5, dequantization="variational", cosine_decay_steps=50000,
-                      cosine_decay_floor=0.1, train_steps=50500, temperature=0.5),
+                      prior_beta=0.5, cosine_decay_steps=50000, cosine_decay_floor=0.1,
+                      train_steps=50500, temperature=0.5),
     # About 24,000 parameters on 8x8 frames: for tests.
     "tiny": dict(dataset="stochastic_shapes", image_size=8, num_levels=2,
                  num_steps=2, coupling_width=8, coupling_activation="relu",
