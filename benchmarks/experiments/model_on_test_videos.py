@@ -7,11 +7,12 @@ from videoflow_tf.data.videos import load_videos
 from videoflow_tf.training.open_model import open_model, python_model
 
 
-def parse_model_and_videos(description, default_videos, check=None):
-    """(args, model, videos): parses MODEL, --videos, --split, --data-dir and --out, opens
-    MODEL (a training run folder or an exported SavedModel), calls `check(model, path)` if
-    given (it raises on a model the benchmark cannot study), and loads the first videos of
-    the split, num_context_frames + num_target_frames frames each."""
+def parse_model_and_videos(description, default_videos, check=None, extra=()):
+    """(args, model, videos): parses MODEL, --videos, --split, --data-dir, --out and the
+    `extra` (flag, type, default) options, opens MODEL (a training run folder or an
+    exported SavedModel), calls `check(model, path)` if given (it raises on a model the
+    benchmark cannot study), and loads the first videos of the split,
+    num_context_frames + num_target_frames frames each."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("model", help="training run folder or exported SavedModel")
     parser.add_argument("--videos", type=int, default=default_videos,
@@ -20,6 +21,8 @@ def parse_model_and_videos(description, default_videos, check=None):
                         help="split whose first videos are studied (default: validation)")
     parser.add_argument("--data-dir", help="TFDS data folder (default: TFDS's)")
     parser.add_argument("--out", help="also write the rows as JSON here")
+    for flag, kind, default in extra:
+        parser.add_argument(flag, type=kind, default=default, help=f"(default {default})")
     args = parser.parse_args()
     model = python_model(open_model(args.model))
     if check is not None:
