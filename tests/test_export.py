@@ -440,28 +440,9 @@ def test_rest_response_of_the_saved_model_decodes_to_a_gif(tiny_model, exports, 
         in capsys.readouterr().err
 
 
-def test_a_variational_dequantisation_model_serves_its_own_bound(tmp_path):
-    """q(u | x) inside the SavedModel: log_prob equals the Python model's bound at the
-    signature's fixed noise, and serving_default samples the Python model's frames."""
-    model = vf.VideoFlow(TINY.replace(dequantization="variational"))
-    model.initialize(noise_videos(4, CONTEXT + TARGET, seed=5))
-    perturb(model.dequantizer, seed=1, scale=0.1)
-    loaded = tf.saved_model.load(export.export_saved_model(model, str(tmp_path)))
-    answer = loaded.signatures["log_prob"](video=tf.constant(VIDEOS))
-    np.testing.assert_allclose(answer["log_prob"],
-                               model.log_prob(VIDEOS, seed=open_model.LOG_PROB_NOISE_SEED),
-                               rtol=1e-5)
-    frames = loaded.signatures["serving_default"](**sample_request(CONTEXTS, [1.0, 0.5], [3, 4]))
-    np.testing.assert_array_equal(
-        frames["frames"],
-        model.sample(CONTEXTS, TARGET, temperature=[1.0, 0.5], seed=np.array([3, 4])))
-
-
-def test_a_mixed_precision_model_exports_and_serves_its_own_likelihood(tmp_path):
-    """bfloat16 coupling networks inside the SavedModel: log_prob answers in float32 and
-    equals the Python model's, and serving_default samples the Python model's frames."""
-    model = vf.VideoFlow(TINY.replace(mixed_precision=True))
-    model.initialize(noise_videos(4, CONTEXT + TARGET, seed=5))
+def assert_serves_the_python_model(model, tmp_path):
+    """The SavedModel of `model`: log_prob answers in float32 and equals the Python
+    model's at the signature's fixed noise, and serving_default samples its frames."""
     loaded = tf.saved_model.load(export.export_saved_model(model, str(tmp_path)))
     answer = loaded.signatures["log_prob"](video=tf.constant(VIDEOS))
     assert answer["log_prob"].dtype == tf.float32
@@ -472,3 +453,18 @@ def test_a_mixed_precision_model_exports_and_serves_its_own_likelihood(tmp_path)
     np.testing.assert_array_equal(
         frames["frames"],
         model.sample(CONTEXTS, TARGET, temperature=[1.0, 0.5], seed=np.array([3, 4])))
+
+
+def test_a_variational_dequantisation_model_serves_its_own_bound(tmp_path):
+    """q(u | x) inside the SavedModel, moved off uniform: its bound and its samples."""
+    model = vf.VideoFlow(TINY.replace(dequantization="variational"))
+    model.initialize(noise_videos(4, CONTEXT + TARGET, seed=5))
+    perturb(model.dequantizer, seed=1, scale=0.1)
+    assert_serves_the_python_model(model, tmp_path)
+
+
+def test_a_mixed_precision_model_exports_and_serves_its_own_likelihood(tmp_path):
+    """bfloat16 coupling networks inside the SavedModel."""
+    model = vf.VideoFlow(TINY.replace(mixed_precision=True))
+    model.initialize(noise_videos(4, CONTEXT + TARGET, seed=5))
+    assert_serves_the_python_model(model, tmp_path)

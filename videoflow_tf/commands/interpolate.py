@@ -9,15 +9,14 @@ With no options it runs on the shipped stochastic-shapes model and writes
 interpolation.gif and interpolation.png into the working folder (a run's go into its
 folder).
 """
-import os
 
 import numpy as np
 
 from videoflow_tf.analysis import visualize
 from videoflow_tf.data.videos import load_videos
-from videoflow_tf.training.open_model import SHIPPED_MODEL, open_python_model
+from videoflow_tf.training.open_model import SHIPPED_MODEL, open_for_results
 from videoflow_tf.usage import (UsageError, add_data_dir, add_model, add_out, add_split,
-                                default_output, non_negative, output_file, positive)
+                                non_negative, positive)
 
 
 def add_arguments(parser):
@@ -39,12 +38,8 @@ def add_arguments(parser):
 def run(args):
     if args.steps < 2:
         raise UsageError(f"--steps must be at least 2 (the two videos); got {args.steps}")
-    gif = args.out and output_file(args.out, (".gif",))  # checked before the model loads
-    opened, model = open_python_model(args.model)
+    opened, model, gif, png, data_dir = open_for_results(args, "interpolation.gif")
     config = model.config
-    gif = gif or output_file(default_output(opened.run_dir, "interpolation.gif"), (".gif",))
-    png = output_file(os.path.splitext(gif)[0] + ".png", (".png",))
-    data_dir = args.data_dir or opened.data_dir
     first, second = args.videos
     videos = load_videos(config, args.split, max(first, second) + 1, data_dir,
                          num_frames=args.num_frames)

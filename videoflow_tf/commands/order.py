@@ -11,7 +11,6 @@ With no options it runs on the shipped stochastic-shapes model and writes order.
 order.json into the working folder (a run's results go into its folder).
 """
 import json
-import os
 
 import numpy as np
 import tensorflow as tf
@@ -19,9 +18,9 @@ import tensorflow as tf
 from videoflow_tf.analysis import visualize
 from videoflow_tf.data.videos import dataset_frames, load_videos
 from videoflow_tf.training.callbacks import progress_bar
-from videoflow_tf.training.open_model import SHIPPED_MODEL, open_python_model
+from videoflow_tf.training.open_model import SHIPPED_MODEL, open_for_results
 from videoflow_tf.usage import (add_data_dir, add_model, add_out, add_seed, add_split,
-                                default_output, output_file, positive)
+                                positive)
 
 
 def add_arguments(parser):
@@ -38,12 +37,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    out = args.out and output_file(args.out, (".json",))  # checked before the model loads
-    opened, model = open_python_model(args.model)
+    opened, model, out, png, data_dir = open_for_results(args, "order.json")
     config = model.config
-    out = out or output_file(default_output(opened.run_dir, "order.json"), (".json",))
-    png = output_file(os.path.splitext(out)[0] + ".png", (".png",))
-    data_dir = args.data_dir or opened.data_dir
     videos = load_videos(config, args.split, args.num_videos, data_dir,
                          num_frames=dataset_frames(config.dataset, data_dir))
     results = {**opened.source, "dataset": config.dataset, "split": args.split,

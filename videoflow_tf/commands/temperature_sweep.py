@@ -18,7 +18,6 @@ temperature-sweep.png and temperature-sweep.json into the working folder (a run'
 its folder).
 """
 import json
-import os
 
 import numpy as np
 import tensorflow as tf
@@ -26,9 +25,9 @@ import tensorflow as tf
 from videoflow_tf.analysis import visualize
 from videoflow_tf.data.videos import load_videos
 from videoflow_tf.training.callbacks import progress_bar
-from videoflow_tf.training.open_model import SHIPPED_MODEL, open_python_model
+from videoflow_tf.training.open_model import SHIPPED_MODEL, open_for_results
 from videoflow_tf.usage import (add_data_dir, add_model, add_out, add_seed, add_split,
-                                default_output, non_negative, output_file, positive)
+                                non_negative, positive)
 
 MAX_PSNR = 100.0  # dB given to identical frames, whose PSNR is infinite
 
@@ -56,13 +55,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    out = args.out and output_file(args.out, (".json",))  # checked before the model loads
-    opened, model = open_python_model(args.model)
+    opened, model, out, png, data_dir = open_for_results(args, "temperature-sweep.json")
     config = model.config
-    out = out or output_file(default_output(opened.run_dir, "temperature-sweep.json"),
-                             (".json",))
-    png = output_file(os.path.splitext(out)[0] + ".png", (".png",))
-    data_dir = args.data_dir or opened.data_dir
     num_frames = args.num_frames or config.num_target_frames
     videos = load_videos(config, args.split, args.num_videos, data_dir,
                          num_frames=config.num_context_frames + num_frames)

@@ -44,7 +44,7 @@ from videoflow_tf.config import VideoFlowConfig
 from videoflow_tf.model.videoflow import VideoFlow
 from videoflow_tf.training import run_dir
 from videoflow_tf.training.monitor import SampleQuality
-from videoflow_tf.usage import MODEL_KINDS, UsageError
+from videoflow_tf.usage import MODEL_KINDS, UsageError, default_output, output_file
 
 # What `videoflow-tf export` writes into a SavedModel, and what is read back here.
 CONFIG_ASSET = "config.json"  # the model's VideoFlowConfig, in the SavedModel's assets/
@@ -81,6 +81,20 @@ def open_python_model(path):
     """(opened model, its Python VideoFlow): `open_model(path)` and `python_model` of it."""
     opened = open_model(path)
     return opened, python_model(opened)
+
+
+def open_for_results(args, default_name):
+    """(opened model, its Python VideoFlow, results file, PNG file, TFDS data folder) for a
+    command that writes its results and a picture of them beside (same name, .png):
+    `args.out` if given (checked before the model loads), else `default_name` in a run's
+    folder or in the working folder; its extension is the one the results file must have.
+    The data folder is `args.data_dir`, else the one the run trained from."""
+    suffix = os.path.splitext(default_name)[1]
+    out = args.out and output_file(args.out, (suffix,))
+    opened, model = open_python_model(args.model)
+    out = out or output_file(default_output(opened.run_dir, default_name), (suffix,))
+    png = output_file(os.path.splitext(out)[0] + ".png", (".png",))
+    return opened, model, out, png, args.data_dir or opened.data_dir
 
 
 def checkpoint_prefix(path):
