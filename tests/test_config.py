@@ -38,9 +38,9 @@ def test_paper_configs_match_reference_table():
 def test_training_clips_follow_tensor2tensors_rule():
     assert vf.get_config("bair_quant").train_clip_frames == 13  # 3 context + 10 target
     assert vf.get_config("shapes").train_clip_frames == 3
-    assert vf.get_config("shapes_cpu").replace(train_first_frames_only=False).train_clip_frames is None
+    assert vf.get_config("shapes_32_baseline").replace(train_first_frames_only=False).train_clip_frames is None
     # Never shorter than a training window, whatever the evaluation lengths.
-    assert vf.get_config("shapes_cpu").replace(num_target_frames=1).train_clip_frames == 5
+    assert vf.get_config("shapes_32_baseline").replace(num_target_frames=1).train_clip_frames == 5
 
 
 def test_latent_shapes_of_a_64x64_frame():
@@ -139,8 +139,14 @@ def test_unknown_field_and_name_list_the_valid_ones():
         vf.get_config("tiny").replace(coupling_widht=3)
     with pytest.raises(ValueError, match="valid fields"):
         VideoFlowConfig.from_dict(dict(vf.get_config("tiny").to_dict(), depth=3))
-    with pytest.raises(ValueError, match="'shapes_cpu'"):
+    with pytest.raises(ValueError, match="'shapes_32_baseline'"):
         vf.get_config("bair")
+
+
+def test_a_renamed_config_is_refused_with_its_new_name():
+    with pytest.raises(ValueError, match="'shapes_cpu' is now called 'shapes_32_baseline'"):
+        vf.get_config("shapes_cpu")
+    assert vf.get_config("shapes_32_baseline").latent_skip  # the baseline, unchanged
 
 
 def test_optimizer_is_papers_adam_with_linear_warmup():

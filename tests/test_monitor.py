@@ -20,7 +20,7 @@ class StandIn:
     per pixel are its mean pixel value / 100."""
 
     def __init__(self, videos, still=False):
-        self.config = vf.get_config("shapes_cpu")  # 32x32 frames, 1 context frame
+        self.config = vf.get_config("shapes_32_baseline")  # 32x32 frames, 1 context frame
         self.videos, self.still = tf.constant(videos), still
 
     def sample_details(self, context, num_frames, temperature, seeds):

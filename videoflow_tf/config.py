@@ -2,8 +2,9 @@
 
 `get_config(name)` returns a named configuration: the paper's three tensor2tensor hparam
 sets (`bair_quant`, `bair_qual`, `shapes`: next_frame_glow_bair_quant, _bair_qual and
-_shapes; the defaults are bair_quant's), a stochastic-shapes set sized for a CPU
-(`shapes_cpu`) and a very small one for tests (`tiny`). `config.replace(**changes)`
+_shapes; the defaults are bair_quant's), the 32x32 stochastic-shapes recipe for two CPU
+cores (`shapes_32`), the baseline its changes were measured against
+(`shapes_32_baseline`) and a very small one for tests (`tiny`). `config.replace(**changes)`
 returns a validated variant; `to_dict`/`from_dict` and `to_json`/`from_json` round-trip
 exactly, so a resolved configuration can be written next to a trained model
 (`usage.resolve_config` makes the config a command asks for).
@@ -322,7 +323,7 @@ _CONFIGS = {
     # 48 channels and a 32-wide encoder (tried first) never learned to move it, hence 128.
     # Gradients are clipped at about twice their late-training norm (~27): two unclipped
     # runs at this learning rate blew up between 10k and 12.4k steps.
-    "shapes_cpu": _SHAPES_32_BASELINE,
+    "shapes_32_baseline": _SHAPES_32_BASELINE,
     # The 32x32 stochastic-shapes recipe, trained by one command on two CPU cores
     # (`videoflow-tf train --config shapes_32 --model-dir DIR`); docs/experiments.md
     # measures its changes from the baseline. No latent skip (its sampled noise piles up
@@ -347,6 +348,8 @@ _CONFIGS = {
                  init_batch_size=4, seed=0),
 }
 CONFIG_NAMES = tuple(_CONFIGS)
+# Names that were given up, with the name of the same config now.
+_RENAMED = {"shapes_cpu": "shapes_32_baseline"}
 
 
 def latent_shapes(frame_shape, num_levels):
@@ -364,6 +367,9 @@ def latent_shapes(frame_shape, num_levels):
 
 def get_config(name):
     """Returns the named `VideoFlowConfig` (one of `CONFIG_NAMES`)."""
+    if name in _RENAMED:
+        raise ValueError(f"config {name!r} is now called {_RENAMED[name]!r} (the 32x32 "
+                         f"stochastic-shapes recipe is 'shapes_32')")
     if name not in _CONFIGS:
         raise ValueError(f"unknown config name {name!r}; expected one of {list(CONFIG_NAMES)}")
     return VideoFlowConfig(name=name, **_CONFIGS[name])

@@ -20,7 +20,7 @@ The ceilings: float32 matmul (2048^3) and convolutions shaped like the paper's c
 network at its first level (4 x 32 x 32 x 512 -> 512, 3x3 and 1x1).
 
     python benchmarks/speed/model_speed.py                              # all four configs
-    python benchmarks/speed/model_speed.py --configs tiny,shapes_cpu --jit both
+    python benchmarks/speed/model_speed.py --configs tiny,shapes_32_baseline --jit both
     python benchmarks/speed/model_speed.py --configs shapes --batch shapes=1 --repeats 2
     python benchmarks/speed/model_speed.py --configs shapes,bair_quant --precision both
 
@@ -39,7 +39,7 @@ import time
 import measure
 from measure import best_of, report, tensor_peak_mib, train_function
 
-CONFIGS = ("tiny", "shapes_cpu", "shapes", "bair_quant")
+CONFIGS = ("tiny", "shapes_32_baseline", "shapes", "bair_quant")
 DEFAULT_BATCH = {"shapes": 2, "bair_quant": 1}  # the others train at their config's batch
 
 

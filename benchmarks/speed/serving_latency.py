@@ -17,8 +17,8 @@ the fastest run, the median CPU time of the process (all of TensorFlow's threads
 configs' (bair_quant: 64x64 frames, 3 levels of 24 steps, 512-wide couplings; sampling 10
 frames at batch 8 takes minutes on a 2-core CPU, hence --configs and --cell-seconds).
 
-    python benchmarks/speed/serving_latency.py                          # shapes_cpu and bair_quant
-    python benchmarks/speed/serving_latency.py --configs shapes_cpu --repeats 5
+    python benchmarks/speed/serving_latency.py                          # shapes_32_baseline and bair_quant
+    python benchmarks/speed/serving_latency.py --configs shapes_32_baseline --repeats 5
 """
 import argparse
 import json
@@ -37,7 +37,7 @@ from videoflow_tf.commands import export
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--configs", default="shapes_cpu,bair_quant",
+    parser.add_argument("--configs", default="shapes_32_baseline,bair_quant",
                         help="comma-separated config names (default: %(default)s)")
     parser.add_argument("--batches", default="1,8", help="batch sizes (default: %(default)s)")
     parser.add_argument("--signatures", default="serving_default,log_prob")

@@ -61,7 +61,7 @@ class CausalConv3D(keras.layers.Layer):
 
     Speed: the taps are separated with `tf.split` and delayed with split and pad, whose
     gradients are a concat and a slice; strided slicing of the tap axis instead made
-    its gradient (StridedSliceGrad) 30% of a shapes_cpu training step.
+    its gradient (StridedSliceGrad) 30% of a shapes_32_baseline training step.
     """
 
     def __init__(self, filters, kernel_size, dilation=1, zero_init=False, use_bias=True,

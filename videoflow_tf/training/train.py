@@ -10,7 +10,7 @@ learning-rate schedule continue. A run resumes from its newest checkpoint that r
 newer one whose files are missing or damaged is skipped, saying which and why. The data
 order continues too: the training pipeline is a deterministic function of `data_seed`, and a
 resumed run rebuilds it and skips the batches the restored step had consumed (one per step).
-Skipping replays the input pipeline without running the model (about 300 shapes_cpu batches
+Skipping replays the input pipeline without running the model (about 300 shapes_32_baseline batches
 a second on 2 cores, a minute per 20,000 steps); in exchange every run, killed or not, sees
 exactly the same batches in the same order. A run killed between checkpoints loses only the
 steps since the last one.
