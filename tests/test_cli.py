@@ -686,6 +686,8 @@ def test_frame_scores_are_psnr_and_ssim_averaged_over_frames():
 
 @pytest.mark.parametrize("args, message", [
     (["train", "--config", "nope", "--model-dir", "{tmp}/r"], "unknown config 'nope'"),
+    (["train", "--config", "shapes_cpu", "--model-dir", "{tmp}/r"],
+     "'shapes_cpu' is now called 'shapes_32_baseline'"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--set", "nope=1"],
      "unknown config field 'nope'"),
     (["train", "--config", "tiny", "--model-dir", "{tmp}/r", "--set", "learning_rate"],

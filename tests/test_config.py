@@ -8,7 +8,7 @@ import pytest
 
 import videoflow_tf as vf  # before TensorFlow: imports it quietly
 import keras
-from videoflow_tf.config import CONFIG_NAMES, VideoFlowConfig
+from videoflow_tf.config import CONFIG_NAMES, VideoFlowConfig, current_name
 
 
 def test_paper_configs_match_reference_table():
@@ -38,9 +38,10 @@ def test_paper_configs_match_reference_table():
 def test_training_clips_follow_tensor2tensors_rule():
     assert vf.get_config("bair_quant").train_clip_frames == 13  # 3 context + 10 target
     assert vf.get_config("shapes").train_clip_frames == 3
-    assert vf.get_config("shapes_32_baseline").replace(train_first_frames_only=False).train_clip_frames is None
+    baseline = vf.get_config("shapes_32_baseline")
+    assert baseline.replace(train_first_frames_only=False).train_clip_frames is None
     # Never shorter than a training window, whatever the evaluation lengths.
-    assert vf.get_config("shapes_32_baseline").replace(num_target_frames=1).train_clip_frames == 5
+    assert baseline.replace(num_target_frames=1).train_clip_frames == 5
 
 
 def test_latent_shapes_of_a_64x64_frame():
@@ -147,6 +148,8 @@ def test_a_renamed_config_is_refused_with_its_new_name():
     with pytest.raises(ValueError, match="'shapes_cpu' is now called 'shapes_32_baseline'"):
         vf.get_config("shapes_cpu")
     assert vf.get_config("shapes_32_baseline").latent_skip  # the baseline, unchanged
+    assert current_name("shapes_cpu") == "shapes_32_baseline"
+    assert current_name("shapes_32") == "shapes_32"
 
 
 def test_optimizer_is_papers_adam_with_linear_warmup():

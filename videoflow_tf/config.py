@@ -365,11 +365,17 @@ def latent_shapes(frame_shape, num_levels):
     return shapes
 
 
+def current_name(name):
+    """The name the config once called `name` goes by now (a config.json written before a
+    rename still says the old one)."""
+    return _RENAMED.get(name, name)
+
+
 def get_config(name):
     """Returns the named `VideoFlowConfig` (one of `CONFIG_NAMES`)."""
     if name in _RENAMED:
         raise ValueError(f"config {name!r} is now called {_RENAMED[name]!r} (the 32x32 "
                          f"stochastic-shapes recipe is 'shapes_32')")
     if name not in _CONFIGS:
-        raise ValueError(f"unknown config name {name!r}; expected one of {list(CONFIG_NAMES)}")
+        raise ValueError(f"unknown config {name!r}; expected one of {list(CONFIG_NAMES)}")
     return VideoFlowConfig(name=name, **_CONFIGS[name])

@@ -10,7 +10,7 @@ import math
 import os
 from typing import Optional, get_args
 
-from videoflow_tf.config import CONFIG_NAMES, VideoFlowConfig, get_config
+from videoflow_tf.config import VideoFlowConfig, get_config
 
 
 class UsageError(ValueError):
@@ -113,9 +113,10 @@ def resolve_config(name=None, base=None, assignments=(), **changes):
     Unknown names and fields, malformed assignments and invalid values raise UsageError.
     """
     if name is not None:
-        if name not in CONFIG_NAMES:
-            raise UsageError(f"unknown config {name!r}; expected one of {list(CONFIG_NAMES)}")
-        base = get_config(name)
+        try:
+            base = get_config(name)
+        except ValueError as error:  # an unknown or renamed name
+            raise UsageError(str(error)) from None
     parsed = parse_assignments(assignments)
     try:
         return base.replace(**parsed, **{k: v for k, v in changes.items() if v is not None})

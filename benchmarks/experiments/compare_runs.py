@@ -19,6 +19,7 @@ import math
 import os
 
 from videoflow_tf import get_config
+from videoflow_tf.config import current_name
 from videoflow_tf.analysis import visualize
 from videoflow_tf.training.monitor import read_records
 from videoflow_tf.training.run_dir import MONITOR_FILE, read_config
@@ -36,9 +37,11 @@ COLUMNS = [("steps", "step", "{:d}"), ("CPU h", "cpu_hours", "{:.2f}"),
 
 def changes_from_named_config(run):
     config = read_config(run)
-    base = get_config(config.name)
-    changed = {k: v for k, v in config.to_dict().items() if base.to_dict()[k] != v}
-    return config.name + "".join(f" {k}={v}" for k, v in sorted(changed.items()))
+    name = current_name(config.name)
+    base = get_config(name)
+    changed = {k: v for k, v in config.to_dict().items()
+               if k != "name" and base.to_dict()[k] != v}
+    return name + "".join(f" {k}={v}" for k, v in sorted(changed.items()))
 
 
 def row(run, cpu_seconds):
