@@ -6,9 +6,11 @@ import pytest
 from helpers import make_prior, random_latents, randomize
 
 import videoflow_tf  # noqa: F401  (before TensorFlow: imports it quietly)
+import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from videoflow_tf.model import optim
 from videoflow_tf.model.mixture_prior import (MixtureTopPrior, _split_shift, farthest_points,
                                               responsibilities)
 
@@ -121,6 +123,36 @@ def test_copying_a_component_halves_its_weight_and_keeps_the_mixture():
     normal = after.components_distribution.distribution
     np.testing.assert_array_equal(normal.loc[:, 2], normal.loc[:, 0])
     np.testing.assert_array_equal(normal.scale[:, 2], normal.scale[:, 0])
+
+
+def test_a_copy_takes_the_optimizers_state_of_its_source():
+    """Adam's moments of a dead component's weights are zero (they got no gradient); a
+    copy gets its source's moments instead, and the other components keep theirs."""
+    top, history = collapsed_mixture()
+    optimizer = keras.optimizers.Adam(1e-3)
+    variables = [top.encoder.head.kernel, top.encoder.head.bias, top.component_offsets]
+    optimizer.build(variables)
+    rng = np.random.default_rng(17)
+    for variable in variables:  # moments that differ from component to component
+        for slot in optim.slot_variables(optimizer, variable):
+            slot.assign(rng.uniform(size=slot.shape).astype(np.float32))
+    names = {slot.name for v in variables for slot in optim.slot_variables(optimizer, v)}
+    assert len(names) == 6 and all(n.endswith(("_momentum", "_velocity")) for n in names)
+    before = {slot.name: slot.numpy() for v in variables
+              for slot in optim.slot_variables(optimizer, v)}
+    top._copy_component(0, 2, shift=0.0, optimizer=optimizer)
+    width = 2 * top.latent_shape[-1]
+    component = {k: np.r_[k * width:(k + 1) * width, 4 * width + k] for k in range(4)}
+    for variable in variables[:2]:
+        for slot in optim.slot_variables(optimizer, variable):
+            old, new = before[slot.name], slot.numpy()
+            np.testing.assert_array_equal(new[..., component[2]], old[..., component[0]])
+            for k in (0, 1, 3):
+                np.testing.assert_array_equal(new[..., component[k]], old[..., component[k]])
+    for slot in optim.slot_variables(optimizer, top.component_offsets):
+        old, new = before[slot.name], slot.numpy()
+        np.testing.assert_array_equal(new[2], old[0])
+        np.testing.assert_array_equal(new[[0, 1, 3]], old[[0, 1, 3]])
 
 
 def test_split_components_revives_the_dead_where_frames_gather():

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from videoflow_tf.model.optim import slot_variables
 from videoflow_tf.model.prior import LevelPrior, gaussian, split_params
 
 tfd = tfp.distributions
@@ -107,7 +108,7 @@ class MixtureTopPrior(LevelPrior):
         residuals = (z[:, None] - means)[:, 0]  # all components alike before this
         self.component_offsets.assign(farthest_points(residuals, self.components))
 
-    def split_components(self, history, x1, z, min_share=None):
+    def split_components(self, history, x1, z, min_share=None, optimizer=None):
         """Revives the mixture's dead components (eager): each takes over part of a live
         one's frames. Returns the (live, dead) pairs split; [] if none was dead.
 
@@ -131,6 +132,12 @@ class MixtureTopPrior(LevelPrior):
         than on the blurred mean of several (an earlier version moved j by the mean
         residual of the far half of all k's frames: on stochastic shapes, whose first
         step has 8 futures, its copies died within 1,000 steps of training from scratch).
+
+        `optimizer` (the one training the model, if any): its state of j's weights
+        becomes k's too. A dead component's weights get exactly zero gradient, so Adam's
+        moments of them are zero, and its first hundred steps on zero moments are 2 to 5
+        times its usual step (the bias correction is long spent): the copies are thrown
+        out again within a few steps.
         """
         count = self.components
         min_share = 1 / (16 * count) if min_share is None else min_share
@@ -143,14 +150,14 @@ class MixtureTopPrior(LevelPrior):
             dead = [k for k in range(count) if share[k] < min_share and k not in revived]
             live = sorted((k for k in range(count) if share[k] >= min_share),
                           key=lambda k: -share[k])
-            split = self._split_round(distribution, responsible, z, live, dead)
+            split = self._split_round(distribution, responsible, z, live, dead, optimizer)
             pairs += split
             revived.update(j for _, j in split)
             if not split:
                 break
         return pairs
 
-    def _split_round(self, distribution, responsible, z, live, dead):
+    def _split_round(self, distribution, responsible, z, live, dead, optimizer):
         """One round of `split_components`: each live component in turn splits into the
         next dead one while dead ones remain. Returns the (live, dead) pairs split."""
         normal = distribution.components_distribution.distribution
@@ -163,28 +170,33 @@ class MixtureTopPrior(LevelPrior):
             shift = _split_shift(z[mine] - loc[mine, k], scale[mine, k])
             if shift is not None:
                 j = dead[len(pairs)]
-                self._copy_component(k, j, shift)
+                self._copy_component(k, j, shift, optimizer)
                 pairs.append((k, j))
         return pairs
 
-    def _copy_component(self, source, target, shift):
+    def _copy_component(self, source, target, shift, optimizer=None):
         """Component `target` becomes `source` with its offset moved by `shift`; both
-        logits drop by log 2 (see `split_components`)."""
+        logits drop by log 2; the optimizer's state of its weights becomes the source's
+        (see `split_components`)."""
         width = 2 * self.latent_shape[-1]
         logit = self.components * width
         head = self.encoder.head
-        kernel, bias = head.kernel.numpy(), head.bias.numpy()
-        for array in (kernel, bias):
-            array[..., target * width:(target + 1) * width] = (
-                array[..., source * width:(source + 1) * width])
-            array[..., logit + target] = array[..., logit + source]
-        # The logit is the logit map's mean over positions: its bias moves it one for one.
-        bias[[logit + source, logit + target]] -= np.log(2.0)
-        head.kernel.assign(kernel)
-        head.bias.assign(bias)
-        offsets = self.component_offsets.numpy()
-        offsets[target] = offsets[source] + shift
-        self.component_offsets.assign(offsets)
+        for variable in (head.kernel, head.bias):
+            for state in [variable] + slot_variables(optimizer, variable):
+                array = state.numpy()
+                array[..., target * width:(target + 1) * width] = (
+                    array[..., source * width:(source + 1) * width])
+                array[..., logit + target] = array[..., logit + source]
+                if state is head.bias:
+                    # The logit is the logit map's mean over positions: its bias moves it
+                    # one for one.
+                    array[[logit + source, logit + target]] -= np.log(2.0)
+                state.assign(array)
+        for state in [self.component_offsets] + slot_variables(optimizer,
+                                                               self.component_offsets):
+            array = state.numpy()
+            array[target] = array[source] + (shift if state is self.component_offsets else 0)
+            state.assign(array)
 
 
 def farthest_points(points, count):

@@ -48,6 +48,17 @@ def make_optimizer(config):
                                  epsilon=1e-6)
 
 
+def slot_variables(optimizer, variable):
+    """The variables in which `optimizer` keeps its per-element state of `variable` (Adam's
+    momentum and velocity, named after the variable's path by Keras'
+    `add_variable_from_reference`); [] for None or an optimizer not built yet."""
+    if optimizer is None:
+        return []
+    prefix = variable.path.replace("/", "_") + "_"
+    return [slot for slot in optimizer.variables
+            if slot.name.startswith(prefix) and tuple(slot.shape) == tuple(variable.shape)]
+
+
 def apply_finite_gradients(optimizer, loss, gradients, variables, clip_norm=None):
     """Applies `gradients` (None for variables the loss does not reach) to `variables`
     with `optimizer`, after clipping their global norm to `clip_norm` (None: no clipping),

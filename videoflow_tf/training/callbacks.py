@@ -10,7 +10,7 @@ import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
 from videoflow_tf.analysis import visualize
-from videoflow_tf.model import distribute, pixels
+from videoflow_tf.model import distribute, optim, pixels
 
 
 def terminal_verbosity():
@@ -166,9 +166,11 @@ class ReviveComponents(keras.callbacks.Callback):
         history, _, z = model.prior.conditional_frames(tf.concat(tops, axis=0), None,
                                                        model.config.min_history)
         top = model.prior.levels[-1]
-        pairs = top.split_components(history, None, z)
+        pairs = top.split_components(history, None, z, optimizer=model.optimizer)
         # Every worker splits on the same videos, but rounding may differ between them.
-        distribute.copy_first_replica(model.distribute_strategy, top.variables)
+        distribute.copy_first_replica(model.distribute_strategy, top.variables + [
+            slot for variable in top.variables
+            for slot in optim.slot_variables(model.optimizer, variable)])
         if pairs:
             step = int(model.optimizer.iterations.numpy())
             print(f"ReviveComponents: step {step}: top-prior components "
