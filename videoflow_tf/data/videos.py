@@ -44,13 +44,14 @@ def load_videos(config, split, num_videos, data_dir=None, num_frames=None, first
 def shape_labels(config, split, num_videos, data_dir=None, first=0):
     """What stochastic-shapes videos first .. first + num_videos - 1 of `split` show (the
     videos `load_videos` gives, in the same order): {"shape", "color", "size"} arrays [N]
-    (indices into the renderer's SHAPES and COLORS, size in pixels at 64x64) and the
-    config's "background" RGB."""
+    (indices into the renderer's SHAPES and COLORS, size in pixels at 64x64), "velocity"
+    [N, 2] ((dx, dy) pixels per frame at 64x64, y down) and the config's "background"
+    RGB."""
     builder = tfds.builder(check_dataset(config.dataset), data_dir=data_dir)
     builder.download_and_prepare()
     examples = builder.as_dataset(split=split, shuffle_files=False, decoders={
         "video": tfds.decode.SkipDecoding()})
-    labels = {key: [] for key in ("shape", "color", "size")}
+    labels = {key: [] for key in ("shape", "color", "size", "velocity")}
     for example in tfds.as_numpy(examples.skip(first).take(num_videos)):
         for key, values in labels.items():
             values.append(example[key])
