@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from model_on_test_videos import parse_model_and_videos, write_rows
+from videoflow_tf.model.loss import bits_per_pixel as bits_per_subpixel
 
 
 def bits_per_pixel(model, videos, draws):
@@ -28,7 +29,7 @@ def bits_per_pixel(model, videos, draws):
     log_probs = tf.stack([model.log_prob(videos, seed=seed) for seed in range(draws)])
     log_prob = tf.reduce_logsumexp(log_probs, axis=0) - math.log(draws)
     frames = videos.shape[1] - model.config.num_context_frames
-    return (-log_prob / (math.log(2.0) * math.prod(model.config.image_shape) * frames)).numpy()
+    return bits_per_subpixel(log_prob / frames, model.config.image_shape).numpy()
 
 
 def off_background_share(real, futures, context):
