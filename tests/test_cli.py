@@ -143,6 +143,31 @@ def test_a_cpu_budget_stops_training_and_counts_across_resumption(shapes_data_di
     assert float(checkpoint.cpu_seconds.numpy()) > used
 
 
+def test_ctrl_c_saves_the_step_says_so_and_the_same_command_resumes(
+        shapes_data_dir, tmp_path, monkeypatch, capsys):
+    class CtrlCAtStep2(train_lib.CpuTime):
+        def on_train_batch_end(self, batch, logs=None):
+            super().on_train_batch_end(batch, logs)
+            if int(self.model.optimizer.iterations.numpy()) == 2:
+                raise KeyboardInterrupt
+
+    model_dir = tmp_path / "interrupted"
+    args = train_args(model_dir, shapes_data_dir, 4, "--monitor-every", "0",
+                      "--checkpoint-every", "1e9")
+    with monkeypatch.context() as patch:
+        patch.setattr(train_lib, "CpuTime", CtrlCAtStep2)
+        assert cli.main(args) == 130
+    err = capsys.readouterr().err
+    assert "Interrupted at step 2: saved" in err and err.rstrip().endswith("interrupted")
+    assert "Traceback" not in err
+    latest = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
+    assert run_dir.checkpoint_step(latest) == 2
+    assert cli.main(args) == 0
+    assert "Resuming" in capsys.readouterr().out
+    assert run_dir.checkpoint_step(
+        tf.train.latest_checkpoint(str(model_dir / "checkpoints"))) == 4
+
+
 @pytest.mark.parametrize("source", ["run", "savedmodel"])
 def test_a_new_run_starts_from_the_weights_of_another_model(run, shapes_data_dir, tmp_path, source):
     model, _ = open_model.load_model(run)

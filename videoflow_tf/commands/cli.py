@@ -67,6 +67,9 @@ def main(argv=None):
         message = str(error).replace("\n", " ")
         print(f"{prog}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: what it leaves (train saves a checkpoint) is said
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
     return status or 0
 
 

@@ -277,7 +277,10 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
                             callbacks=all_callbacks + list(callbacks))
         checkpoint = _save(manager, model)
     except KeyboardInterrupt:
-        _save(manager, model)
+        saved = _save(manager, model)
+        if chief:
+            print(f"Interrupted at step {run_dir.checkpoint_step(saved)}: saved {saved}; "
+                  "the same command resumes from it.", file=sys.stderr)
         raise
     finally:
         if scratch:
