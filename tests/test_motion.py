@@ -300,6 +300,9 @@ def test_report_of_two_contexts_with_four_futures_each():
     assert report["num_contexts"] == 2
     assert report["distinct_directions"] == 3.0  # {E, N, W} and {NE, S, SE}
     assert report["distinct_directions_uniform"] == pytest.approx(8 * (1 - (7 / 8) ** 4))
+    # Context 1 has 3 faithful futures of 4.
+    assert report["distinct_directions_uniform_given_faithful"] == pytest.approx(
+        4 * (1 - (7 / 8) ** 4) + 4 * (1 - (7 / 8) ** 3))
     for record, (context, name) in zip(report["futures"], futures):
         assert record["context"] == context and record["direction"] == name
         assert record["faithful"] == (name is not None)

@@ -219,7 +219,10 @@ def strict_report(videos, examples, context_index, background, context_frames=1)
     `distinct_directions` (mean over contexts of the number of distinct directions among
     its faithful futures, 0 for a context with none) and `distinct_directions_uniform`
     (its expectation when every future is faithful with a uniform direction, given each
-    context's number of futures: 8 * (1 - (7/8)**n), 3.31 for n = 4); and `futures`, one
+    context's number of futures: 8 * (1 - (7/8)**n), 3.31 for n = 4) and
+    `distinct_directions_uniform_given_faithful` (the same expectation with n each
+    context's number of faithful futures: what uniform choices would give at the model's
+    faithful share, so that the two shortfalls can be told apart); and `futures`, one
     `strict_future` record per future with its `context` added, in input order.
     """
     context_index = [int(c) for c in context_index]
@@ -236,10 +239,12 @@ def strict_report(videos, examples, context_index, background, context_frames=1)
     counts = {name: 0 for name in DIRECTIONS}
     directions = collections.defaultdict(set)
     futures_per_context = collections.Counter(context_index)
+    faithful_per_context = collections.Counter()
     for record in records:
         if record["faithful"]:
             counts[record["direction"]] += 1
             directions[record["context"]].add(record["direction"])
+            faithful_per_context[record["context"]] += 1
     faithful = sum(counts.values())
     if faithful:
         expected = faithful / len(DIRECTIONS)
@@ -248,7 +253,11 @@ def strict_report(videos, examples, context_index, background, context_frames=1)
     else:
         chi_square = p_value = None
     num_contexts = len(futures_per_context)
-    per_direction = (len(DIRECTIONS) - 1) / len(DIRECTIONS)
+
+    def uniform_distinct(futures_per_context):
+        per_direction = (len(DIRECTIONS) - 1) / len(DIRECTIONS)
+        return sum(len(DIRECTIONS) * (1 - per_direction ** n)
+                   for n in futures_per_context.values()) / max(num_contexts, 1)
     return {
         "num_futures": len(records),
         "faithful": faithful,
@@ -259,8 +268,7 @@ def strict_report(videos, examples, context_index, background, context_frames=1)
         "chi_square_p_value": p_value,
         "num_contexts": num_contexts,
         "distinct_directions": sum(len(d) for d in directions.values()) / max(num_contexts, 1),
-        "distinct_directions_uniform": sum(
-            len(DIRECTIONS) * (1 - per_direction ** n) for n in futures_per_context.values())
-        / max(num_contexts, 1),
+        "distinct_directions_uniform": uniform_distinct(futures_per_context),
+        "distinct_directions_uniform_given_faithful": uniform_distinct(faithful_per_context),
         "futures": records,
     }

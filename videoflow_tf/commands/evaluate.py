@@ -126,7 +126,9 @@ def sample_quality(model, split, data_dir=None, num_videos=None, num_frames=None
               f"{report['chi_square'] or 0:.1f} against uniform (p = "
               f"{'n/a' if p_value is None else f'{p_value:.3g}'}); "
               f"{report['distinct_directions']:.2f} distinct directions per context "
-              f"({report['distinct_directions_uniform']:.2f} if uniform)")
+              f"({report['distinct_directions_uniform']:.2f} if uniform, "
+              f"{report['distinct_directions_uniform_given_faithful']:.2f} if uniform among "
+              "the faithful ones)")
         print(f"  looser, from the pixels alone: {100 * report['consistent_fraction']:.1f}% "
               f"move steadily, {100 * report['colour_kept_fraction']:.1f}% keep the colour, "
               f"{100 * report['appearance_kept_fraction']:.1f}% colour and size")
