@@ -68,7 +68,7 @@ def test_config_files_of_version_1_load_meaning_what_they_meant():
         written = json.load(file)
     assert "config_version" not in written and written["prior_reads_x1"] is False
     assert VideoFlowConfig.from_dict(written) == vf.get_config("tiny")
-    with open(os.path.join(root, "savedmodels/stochastic_shapes/5/assets/config.json"),
+    with open(os.path.join(root, "tests/data/compat/shipped_v5_config.json"),
               encoding="utf-8") as file:
         shipped = VideoFlowConfig.from_json(file.read())
     assert (shipped.top_prior_components, shipped.train_first_frames_only) == (8, True)

@@ -1,7 +1,7 @@
-"""The shipped model (savedmodels/stochastic_shapes/) scores and samples as when it was
-pinned: its bits per pixel on 8 fixed clips and the strict motion of its futures at fixed
-seeds, measured by today's code (tests/make_shipped_pins.py wrote the numbers; run it
-again when a new version ships)."""
+"""The shipped model (savedmodels/stochastic_shapes/) is its named config, field for
+field, and scores and samples as when it was pinned: its bits per pixel on 8 fixed clips
+and the strict motion of its futures at fixed seeds, measured by today's code
+(tests/make_shipped_pins.py wrote the numbers; run it again when a new version ships)."""
 import json
 import os
 
@@ -10,6 +10,8 @@ from make_shipped_pins import PINS, load_clips, measure, shipped_version
 import numpy as np
 import pytest
 
+from videoflow_tf.config import VideoFlowConfig, get_config
+
 with open(PINS, encoding="utf-8") as _file:
     PINNED = json.load(_file)
 
@@ -17,6 +19,12 @@ with open(PINS, encoding="utf-8") as _file:
 def test_the_pins_are_of_the_shipped_version():
     assert PINNED["version"] == os.path.basename(shipped_version()), (
         "a new version is shipped: pin it with python tests/make_shipped_pins.py")
+
+
+def test_the_shipped_version_is_its_named_config_field_for_field():
+    with open(os.path.join(shipped_version(), "assets", "config.json"), encoding="utf-8") as file:
+        shipped = VideoFlowConfig.from_json(file.read())
+    assert shipped.to_dict() == get_config(shipped.name).to_dict()
 
 
 @pytest.fixture(scope="module")
