@@ -168,6 +168,19 @@ def test_ctrl_c_saves_the_step_says_so_and_the_same_command_resumes(
         tf.train.latest_checkpoint(str(model_dir / "checkpoints"))) == 4
 
 
+def test_checkpoints_are_split_into_small_files_and_resume(shapes_data_dir, tmp_path,
+                                                            monkeypatch):
+    monkeypatch.setattr(run_dir, "MAX_SHARD_BYTES", 64 << 10)  # tiny: ~300 KB in all
+    model_dir = tmp_path / "sharded"
+    args = train_args(model_dir, shapes_data_dir, 2, "--monitor-every", "0")
+    assert cli.main(args) == 0
+    data = glob.glob(str(model_dir / "checkpoints" / "ckpt-2.data-*"))
+    assert len(data) > 1 and max(os.path.getsize(path) for path in data) <= 64 << 10
+    assert cli.main(train_args(model_dir, shapes_data_dir, 3, "--monitor-every", "0")) == 0
+    assert run_dir.checkpoint_step(
+        tf.train.latest_checkpoint(str(model_dir / "checkpoints"))) == 3
+
+
 @pytest.mark.parametrize("source", ["run", "savedmodel"])
 def test_a_new_run_starts_from_the_weights_of_another_model(run, shapes_data_dir, tmp_path, source):
     model, _ = open_model.load_model(run)

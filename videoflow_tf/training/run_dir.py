@@ -61,9 +61,24 @@ def make_checkpoint(model, optimizer=None):
                                                        trainable=False))
 
 
+# A checkpoint's data is split into files of at most this many bytes: a long run's newest
+# checkpoint is committed to git as its resume point, and git hosts refuse large files.
+MAX_SHARD_BYTES = 16 << 20
+
+
+class _ShardedCheckpointManager(tf.train.CheckpointManager):
+    """Saves with data files of at most MAX_SHARD_BYTES; restores as any checkpoint."""
+
+    def save(self, checkpoint_number=None, check_interval=True, options=None):
+        if options is None:
+            options = tf.train.CheckpointOptions(experimental_sharding_callback=(
+                tf.train.experimental.MaxShardSizePolicy(MAX_SHARD_BYTES)))
+        return super().save(checkpoint_number, check_interval, options)
+
+
 def checkpoint_manager(model_dir, checkpoint, max_to_keep=3):
-    return tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR),
-                                      max_to_keep=max_to_keep)
+    return _ShardedCheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_DIR),
+                                     max_to_keep=max_to_keep)
 
 
 def checkpoint_step(path):
