@@ -253,11 +253,6 @@ def strict_report(videos, examples, context_index, background, context_frames=1)
     else:
         chi_square = p_value = None
     num_contexts = len(futures_per_context)
-
-    def uniform_distinct(futures_per_context):
-        per_direction = (len(DIRECTIONS) - 1) / len(DIRECTIONS)
-        return sum(len(DIRECTIONS) * (1 - per_direction ** n)
-                   for n in futures_per_context.values()) / max(num_contexts, 1)
     return {
         "num_futures": len(records),
         "faithful": faithful,
@@ -268,7 +263,16 @@ def strict_report(videos, examples, context_index, background, context_frames=1)
         "chi_square_p_value": p_value,
         "num_contexts": num_contexts,
         "distinct_directions": sum(len(d) for d in directions.values()) / max(num_contexts, 1),
-        "distinct_directions_uniform": uniform_distinct(futures_per_context),
-        "distinct_directions_uniform_given_faithful": uniform_distinct(faithful_per_context),
+        "distinct_directions_uniform": _uniform_distinct(futures_per_context, num_contexts),
+        "distinct_directions_uniform_given_faithful": _uniform_distinct(
+            faithful_per_context, num_contexts),
         "futures": records,
     }
+
+
+def _uniform_distinct(futures_per_context, num_contexts):
+    """Mean over `num_contexts` contexts of the distinct directions that n uniform choices
+    among the 8 give, 8 * (1 - (7/8)**n), with n each context's count (absent: 0)."""
+    per_direction = (len(DIRECTIONS) - 1) / len(DIRECTIONS)
+    return sum(len(DIRECTIONS) * (1 - per_direction ** n)
+               for n in futures_per_context.values()) / max(num_contexts, 1)
