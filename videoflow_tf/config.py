@@ -5,9 +5,10 @@ sets (`bair_quant`, `bair_qual`, `shapes`: next_frame_glow_bair_quant, _bair_qua
 _shapes; the defaults are bair_quant's), the 32x32 stochastic-shapes recipe for two CPU
 cores (`shapes_32`), the baseline its changes were measured against
 (`shapes_32_baseline`), the recipe at the dataset's 64x64 (`shapes_64`) and a very small
-one for tests (`tiny`). `config.replace(**changes)` returns a validated variant; `to_dict`/`from_dict` and `to_json`/`from_json` round-trip
-exactly, so a resolved configuration can be written next to a trained model
-(`usage.resolve_config` makes the config a command asks for).
+one for tests (`tiny`). `config.replace(**changes)` returns a validated variant;
+`to_dict`/`from_dict` and `to_json`/`from_json` round-trip exactly, so a resolved
+configuration can be written next to a trained model (`usage.resolve_config` makes the
+config a command asks for).
 """
 import dataclasses
 import json
