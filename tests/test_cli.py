@@ -33,6 +33,7 @@ from videoflow_tf.data.videos import load_videos, shape_labels
 from videoflow_tf.model import optim
 from videoflow_tf.training import open_model, run_dir, train as train_lib
 from videoflow_tf.training.monitor import SampleQuality, read_records
+from videoflow_tf.usage import UsageError
 
 
 def _console_script():
@@ -705,6 +706,23 @@ def test_the_experiments_run_with_no_options_on_the_shipped_model(shapes_data_di
     assert Image.open(tmp_path / "interpolation.gif").n_frames == frames
     for picture in ("order.png", "temperature-sweep.png", "interpolation.png"):
         assert min(Image.open(tmp_path / picture).size) > 0
+
+
+def test_a_shipped_model_is_named_by_its_name_alone_unless_a_path_here_has_it(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    shipped = open_model.saved_model_version(open_model.SHIPPED_MODEL)
+    assert "stochastic_shapes" in open_model.shipped_model_names()
+    assert open_model.open_model("stochastic_shapes").source == {
+        "saved_model": os.path.abspath(shipped)}
+    assert open_model.model_config("stochastic_shapes") == open_model.exported_config(shipped)
+    assert cli.main(["evaluate", "--model", "stochastic_shape"]) == 2
+    error = capsys.readouterr().err
+    assert "model 'stochastic_shape' does not exist" in error
+    assert error.strip().endswith(f"shipped: {', '.join(open_model.shipped_model_names())})")
+    (tmp_path / "stochastic_shapes").mkdir()  # a folder here of that name is what it names
+    with pytest.raises(UsageError, match="'stochastic_shapes' is neither a training run"):
+        open_model.open_model("stochastic_shapes")
 
 
 def test_frame_scores_are_psnr_and_ssim_averaged_over_frames():

@@ -58,8 +58,9 @@ def non_negative(kind):
 # commands add only what they write or where their default comes from.
 
 MODEL_KINDS = ("a training run folder (its newest checkpoint that reads), one of its "
-               "checkpoints (RUN/checkpoints/ckpt-STEP) or an exported SavedModel "
-               "(savedmodels/NAME, its highest version, or savedmodels/NAME/VERSION)")
+               "checkpoints (RUN/checkpoints/ckpt-STEP), an exported SavedModel "
+               "(savedmodels/NAME, its highest version, or savedmodels/NAME/VERSION) or "
+               "the NAME alone of a model shipped with videoflow-tf, e.g. stochastic_shapes")
 
 
 def add_model(parser, default=None, alias=False, dest="model", metavar="MODEL", help=None):

@@ -13,8 +13,10 @@ A model is named the same way in every command (`--model`):
   enough to rebuild the Python model (`python_model`), for the commands that need more
   than the signatures (`order`, `interpolate`, `temperature-sweep`, `export`).
 
-SHIPPED_MODEL is the stochastic-shapes SavedModel that installs with the package: the
-default of every command that reads a model.
+The SavedModels in the repository's savedmodels/ install with the package, and a bare
+name (`stochastic_shapes`) stands for savedmodels/NAME unless a file or folder of that name
+is in the working folder (`shipped_model`). SHIPPED_MODEL, the stochastic-shapes model,
+is the default of every command that reads a model.
 
 `open_model(path)` opens any of them (`sample`, `evaluate`); `python_model(opened)` the
 Python model of an opened one; `open_python_model(path)` both at once;
@@ -54,18 +56,36 @@ LOG_PROB_NOISE_SEED = 0  # the log_prob signature's one fixed draw of dequantisa
 
 # The repository's savedmodels/ folder, wherever the install put it: the checkout itself for
 # an editable install, site-packages/videoflow_tf/savedmodels/ for a wheel.
-SHIPPED_MODEL = str(importlib.resources.files("videoflow_tf.savedmodels") / "stochastic_shapes")
+SHIPPED_MODELS_DIR = str(importlib.resources.files("videoflow_tf.savedmodels"))
+SHIPPED_MODEL = os.path.join(SHIPPED_MODELS_DIR, "stochastic_shapes")
+
+
+def shipped_model_names():
+    """The names of the SavedModels shipped with videoflow-tf (savedmodels/NAME), sorted."""
+    return sorted(name for name in os.listdir(SHIPPED_MODELS_DIR)
+                  if saved_model_version(os.path.join(SHIPPED_MODELS_DIR, name)))
+
+
+def shipped_model(path):
+    """savedmodels/NAME if `path` is a bare NAME of a shipped model that is no file or
+    folder in the working folder (a path there wins); else `path` unchanged."""
+    if os.path.exists(path) or os.path.dirname(path) or path not in shipped_model_names():
+        return path
+    return os.path.join(SHIPPED_MODELS_DIR, path)
 
 
 def open_model(path):
     """A RunModel for a training run folder or a checkpoint of one, an ExportedModel for a
-    SavedModel (a version folder or its base path); UsageError for anything else."""
+    SavedModel (a version folder or its base path, or the name of a shipped one); UsageError
+    for anything else."""
+    path = shipped_model(path)
     if not os.path.isdir(path):
         checkpoint = checkpoint_prefix(path)
         if checkpoint is not None:
             return open_checkpoint(checkpoint)
         problem = "is a file, not a folder" if os.path.exists(path) else "does not exist"
-        raise UsageError(f"model {path!r} {problem} (expected {MODEL_KINDS})")
+        raise UsageError(f"model {path!r} {problem} (expected {MODEL_KINDS}; shipped: "
+                         f"{', '.join(shipped_model_names())})")
     if os.path.isfile(os.path.join(path, run_dir.CONFIG_FILE)):
         model, step = load_model(path)
         return RunModel(model, step, run_dir.read_settings(path).get("data_dir"), path)
@@ -292,8 +312,9 @@ def saved_model_version(path):
 
 
 def model_config(path):
-    """The VideoFlowConfig of a training run, a checkpoint of one or a SavedModel, without
-    loading any."""
+    """The VideoFlowConfig of a training run, a checkpoint of one or a SavedModel (or the
+    name of a shipped one), without loading any."""
+    path = shipped_model(path)
     checkpoint = None if os.path.isdir(path) else checkpoint_prefix(path)
     if checkpoint is not None:
         return run_dir.read_config(checkpoint_run(checkpoint))
@@ -325,8 +346,10 @@ def exported_config(path):
 def copy_weights(model, source):
     """Sets `model`'s weights to those of `source`: a SavedModel written by `videoflow-tf
     export` (a version folder or its base path: the latest version), a training run
-    folder (its newest checkpoint that reads) or a checkpoint of one. Returns the
-    version or checkpoint read. UsageError if the architectures differ."""
+    folder (its newest checkpoint that reads) or a checkpoint of one (or the name of a
+    shipped SavedModel). Returns the version or checkpoint read. UsageError if the
+    architectures differ."""
+    source = shipped_model(source)
     checkpoint = None if os.path.isdir(source) else checkpoint_prefix(source)
     if checkpoint is not None:
         run_dir.restore(run_dir.make_checkpoint(model), checkpoint, model, partial=True)
