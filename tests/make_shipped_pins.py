@@ -1,18 +1,21 @@
-"""Writes the numbers tests/test_shipped_model.py holds the shipped model to.
+"""Writes the numbers tests/test_shipped_model.py holds each shipped model to.
 
-    python tests/make_shipped_pins.py            # pins the newest shipped version
+    python tests/make_shipped_pins.py          # shipped models whose newest version has no pins
+    python tests/make_shipped_pins.py NAME ... # these shipped models (savedmodels/NAME)
 
-The shipped model (savedmodels/stochastic_shapes/, its newest version) is opened as every
-command opens it, its Python model rebuilt from the SavedModel's weights, and measured on
-8 fixed stochastic-shapes clips (tests/data/shipped/clips.npz: 32x32 videos rendered once
-with the dataset's renderer, and what they show): the bits per pixel of every frame after
-the context (dequantisation noise of seed 0), and the strict motion report
-(`videoflow_tf.analysis.strict_motion`) of 2 futures per clip sampled at the config's temperature
-with seeds 0 to 15. Writes tests/data/shipped/pins.json. Shipping a new version: run this,
-and commit pins.json with the version.
+A shipped model (savedmodels/NAME/, its newest version) is opened as every command opens
+it, its Python model rebuilt from the SavedModel's weights, and measured on 8 fixed
+stochastic-shapes clips at its frame size (tests/data/shipped/clips_SIZE.npz: videos
+rendered once with the dataset's renderer, resized as the data pipeline does, and what
+they show): the bits per pixel of every frame after the context (dequantisation noise of
+seed 0), and the strict motion report (`videoflow_tf.analysis.strict_motion`) of 2
+futures per clip sampled at the config's temperature with seeds 0 to 15. Writes
+tests/data/shipped/NAME.json. Shipping a new version: run this, and commit the pins
+(and the clips of a new frame size) with the version.
 """
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -24,9 +27,16 @@ from videoflow_tf.datasets.stochastic_shapes import rendering
 from videoflow_tf.training import open_model
 
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "shipped")
-CLIPS, PINS = os.path.join(FOLDER, "clips.npz"), os.path.join(FOLDER, "pins.json")
 SEEDS_PER_CLIP = 2
-BACKGROUND = (128, 128, 128)  # the default (gray) stochastic_shapes the model learned
+BACKGROUND = (128, 128, 128)  # the default (gray) stochastic_shapes the models learned
+
+
+def pins_file(name):
+    return os.path.join(FOLDER, f"{name}.json")
+
+
+def clips_file(size):
+    return os.path.join(FOLDER, f"clips_{size}.npz")
 
 
 def make_clips(num_clips=8, seed=2026, size=32):
@@ -37,20 +47,21 @@ def make_clips(num_clips=8, seed=2026, size=32):
             **{key: params[key] for key in ("shape", "color", "size")}}
 
 
-def load_clips():
-    with np.load(CLIPS) as clips:
+def load_clips(size):
+    with np.load(clips_file(size)) as clips:
         return {key: clips[key] for key in clips.files}
 
 
-def shipped_version():
-    """The folder of the newest shipped version."""
-    return open_model.saved_model_version(open_model.SHIPPED_MODEL)
+def shipped_version(name):
+    """The folder of the newest version of shipped model `name`."""
+    return open_model.saved_model_version(os.path.join(open_model.SHIPPED_MODELS_DIR, name))
 
 
-def measure(version, clips):
-    """The pinned numbers of the SavedModel `version` on `clips`."""
+def measure(version):
+    """The pinned numbers of the SavedModel `version` on the clips of its frame size."""
     model = open_model.python_model(open_model.open_model(version))
     config = model.config
+    clips = load_clips(config.image_size)
     videos = clips["videos"]
     bpp = model.bits_per_pixel(videos, seed=0, per_frame=True).numpy()
     contexts = np.repeat(videos[:, :config.num_context_frames], SEEDS_PER_CLIP, axis=0)
@@ -67,17 +78,32 @@ def measure(version, clips):
                         for record in report["futures"]]}
 
 
-def main():
-    os.makedirs(FOLDER, exist_ok=True)
-    if not os.path.exists(CLIPS):
-        np.savez_compressed(CLIPS, **make_clips())
-    version = shipped_version()
-    pins = {"version": os.path.basename(version), **measure(version, load_clips())}
-    with open(PINS, "w", encoding="utf-8") as file:
+def pinned_version(name):
+    """The version `name`'s pins are of, None if it has none."""
+    if not os.path.exists(pins_file(name)):
+        return None
+    with open(pins_file(name), encoding="utf-8") as file:
+        return json.load(file)["version"]
+
+
+def pin(name):
+    version = shipped_version(name)
+    size = open_model.exported_config(version).image_size
+    if not os.path.exists(clips_file(size)):
+        np.savez_compressed(clips_file(size), **make_clips(size=size))
+    pins = {"version": os.path.basename(version), **measure(version)}
+    with open(pins_file(name), "w", encoding="utf-8") as file:
         json.dump(pins, file, indent=1)
         file.write("\n")
-    print(f"pinned version {pins['version']}: {pins['strict']}")
+    print(f"pinned {name} version {pins['version']}: {pins['strict']}")
+
+
+def main(names):
+    names = names or [name for name in open_model.shipped_model_names()
+                      if pinned_version(name) != os.path.basename(shipped_version(name))]
+    for name in names:
+        pin(name)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

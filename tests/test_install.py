@@ -27,7 +27,8 @@ from videoflow_tf.datasets.stochastic_shapes import stochastic_shapes_dataset_bu
 pytestmark = pytest.mark.install
 
 CHECKOUT = pathlib.Path(__file__).resolve().parents[1]
-SHIPPED_MODEL = CHECKOUT / "savedmodels" / "stochastic_shapes"
+SHIPPED_MODELS = CHECKOUT / "savedmodels"
+DEFAULT_MODEL = SHIPPED_MODELS / "stochastic_shapes"  # what `sample` uses with no --model
 INSTALL_TIMEOUT_S = 1800  # TensorFlow's wheel alone is several hundred MB from the index
 
 
@@ -68,13 +69,15 @@ def wheel(venv, tmp_path_factory):
     return path
 
 
-def test_the_wheel_holds_the_shipped_model_and_the_builders_data_under_videoflow_tf(wheel):
+def test_the_wheel_holds_the_shipped_models_and_the_builders_data_under_videoflow_tf(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    model_files = [path.relative_to(SHIPPED_MODEL).as_posix()
-                   for path in SHIPPED_MODEL.rglob("*") if path.is_file()]
-    assert any(name.endswith("saved_model.pb") for name in model_files)
-    for name in model_files:
-        assert f"videoflow_tf/savedmodels/stochastic_shapes/{name}" in names
+    model_files = [path.relative_to(SHIPPED_MODELS).as_posix()
+                   for path in SHIPPED_MODELS.rglob("*")
+                   if path.is_file() and "__pycache__" not in path.parts]
+    assert any(name.startswith("stochastic_shapes/") and name.endswith("/saved_model.pb")
+               for name in model_files)
+    for name in model_files:  # every shipped model's every file, its card included
+        assert f"videoflow_tf/savedmodels/{name}" in names
     for builder in ("bair_action_free", "stochastic_shapes"):
         assert f"videoflow_tf/datasets/{builder}/{builder}_dataset_builder.py" in names
     assert "videoflow_tf/datasets/bair_action_free/checksums.tsv" in names
@@ -119,11 +122,11 @@ def test_the_installed_wheel_samples_with_the_shipped_model_from_outside_the_che
     assert result.stderr == ""
     site_packages = _run([venv / "python", "-c", "import sysconfig; "
                           "print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
-    latest = max(int(path.name) for path in SHIPPED_MODEL.iterdir() if path.name.isdigit())
+    latest = max(int(path.name) for path in DEFAULT_MODEL.iterdir() if path.name.isdigit())
     installed_model = pathlib.Path(site_packages, "videoflow_tf", "savedmodels",
                                    "stochastic_shapes", str(latest))
     assert f"with SavedModel {installed_model}\n" in result.stdout
-    config = json.loads((SHIPPED_MODEL / str(latest) / "assets" / "config.json").read_text())
+    config = json.loads((DEFAULT_MODEL / str(latest) / "assets" / "config.json").read_text())
     with Image.open(outside / "samples.gif") as gif:
         assert gif.n_frames == config["num_context_frames"] + config["num_target_frames"]
     assert (outside / "samples.png").is_file()

@@ -1,43 +1,59 @@
-"""The shipped model (savedmodels/stochastic_shapes/) is its named config, field for
-field, and scores and samples as when it was pinned: its bits per pixel on 8 fixed clips
-and the strict motion of its futures at fixed seeds, measured by today's code
-(tests/make_shipped_pins.py wrote the numbers; run it again when a new version ships)."""
+"""Every shipped model (savedmodels/NAME/) is its named config, field for field, and scores
+and samples as when it was pinned: its bits per pixel on 8 fixed clips and the strict
+motion of its futures at fixed seeds, measured by today's code (tests/make_shipped_pins.py
+wrote the numbers; run it again when a new version ships)."""
 import json
 import os
 
-from make_shipped_pins import PINS, load_clips, measure, shipped_version
+from make_shipped_pins import measure, pins_file, shipped_version
 
 import numpy as np
 import pytest
 
 from videoflow_tf.config import VideoFlowConfig, get_config
+from videoflow_tf.training import open_model
 
-with open(PINS, encoding="utf-8") as _file:
-    PINNED = json.load(_file)
-
-
-def test_the_pins_are_of_the_shipped_version():
-    assert PINNED["version"] == os.path.basename(shipped_version()), (
-        "a new version is shipped: pin it with python tests/make_shipped_pins.py")
+SHIPPED = open_model.shipped_model_names()
 
 
-def test_the_shipped_version_is_its_named_config_field_for_field():
-    with open(os.path.join(shipped_version(), "assets", "config.json"), encoding="utf-8") as file:
+def pinned(name):
+    with open(pins_file(name), encoding="utf-8") as file:
+        return json.load(file)
+
+
+def test_the_default_model_is_shipped():
+    assert "stochastic_shapes" in SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_pins_are_of_the_shipped_version(name):
+    assert os.path.exists(pins_file(name)) and pinned(name)["version"] == os.path.basename(
+        shipped_version(name)), ("a new version is shipped: pin it with python "
+                                 f"tests/make_shipped_pins.py {name}")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_shipped_version_is_its_named_config_field_for_field(name):
+    with open(os.path.join(shipped_version(name), "assets", "config.json"),
+              encoding="utf-8") as file:
         shipped = VideoFlowConfig.from_json(file.read())
     assert shipped.to_dict() == get_config(shipped.name).to_dict()
 
 
-@pytest.fixture(scope="module")
-def measured():
-    return measure(os.path.join(os.path.dirname(shipped_version()), PINNED["version"]),
-                   load_clips())
+@pytest.fixture(scope="module", params=SHIPPED)
+def measured(request):
+    pins = pinned(request.param)
+    version = os.path.join(os.path.dirname(shipped_version(request.param)), pins["version"])
+    return pins, measure(version)
 
 
 def test_bits_per_pixel_of_fixed_clips(measured):
+    pins, numbers = measured
     # As tests/test_compat.py: reorganised float32 arithmetic moves it by far less.
-    np.testing.assert_allclose(measured["bpp_per_frame"], PINNED["bpp_per_frame"], rtol=1e-5)
+    np.testing.assert_allclose(numbers["bpp_per_frame"], pins["bpp_per_frame"], rtol=1e-5)
 
 
 def test_strict_motion_of_futures_at_fixed_seeds(measured):
-    assert measured["strict"] == PINNED["strict"]
-    assert measured["futures"] == PINNED["futures"]
+    pins, numbers = measured
+    assert numbers["strict"] == pins["strict"]
+    assert numbers["futures"] == pins["futures"]
