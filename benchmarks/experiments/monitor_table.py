@@ -5,11 +5,11 @@
 
 Prints a Markdown row for every monitor record of RUN (RUN/monitor.jsonl) at a multiple of
 `--every` steps, and its newest: the step, training CPU hours (all threads), the strict
-faithful share with its 95% interval, the faithful share of the `--beside` run at the
-same step (its whole curve as `compare_runs.py` wrote it into a JSON file, by the run's
-name there), the sampled futures' directions, distinct directions per context, the
-temperature-1 self-consistency ratio (median own / real bits per pixel) and the bits per
-pixel of the monitored real clips.
+faithful share with its 95% interval, the sampled futures' directions, distinct
+directions per context, the temperature-1 self-consistency ratio (median own / real bits
+per pixel) and the bits per pixel of the monitored real clips; with `--beside`, the
+faithful share and the ratio of another run at the same step too (its whole curve as
+`compare_runs.py` wrote it into a JSON file, named by the run there).
 """
 import argparse
 import json
@@ -34,25 +34,33 @@ def beside_curve(path, run):
 
 def table(records, every, beside=None, beside_name=""):
     """The Markdown lines of `records` at multiples of `every` steps and the newest."""
+    other = f", {beside_name}" if beside is not None else None
     lines = ["| steps | CPU h | faithful (95% interval) | "
-             + (f"faithful, {beside_name} | " if beside is not None else "")
+             + (f"faithful{other} | " if other else "")
              + f"directions sampled ({' '.join(DIRECTIONS)}) | distinct per context | "
-             "T=1 own / real bpp | bpp |",
-             "|---:|---:|---|" + ("---:|" if beside is not None else "") + "---|---:|---:|---:|"]
+             "T=1 own / real bpp | " + (f"T=1{other} | " if other else "") + "bpp |",
+             "|---:|---:|---|" + ("---:|" if other else "") + "---|---:|---:|"
+             + ("---:|" if other else "") + "---:|"]
     for record in records:
         if record["step"] % every and record is not records[-1]:
             continue
         low, high = record["faithful_interval"]
+        theirs = beside.get(record["step"], {}) if beside is not None else None
         cells = [f"{record['step']:,}", f"{record['cpu_seconds'] / 3600:.2f}",
                  f"{record['faithful_fraction']:.2f} ({low:.2f}-{high:.2f})"]
-        if beside is not None:
-            other = beside.get(record["step"], {}).get("faithful_fraction")
-            cells.append("" if other is None else f"{other:.2f}")
+        if theirs is not None:
+            cells.append(_number(theirs.get("faithful_fraction")))
         cells += [" ".join(str(record["direction_counts"][d]) for d in DIRECTIONS),
-                  f"{record['distinct_directions']:.2f}",
-                  f"{record['t1_bpp_ratio_median']:.2f}", f"{record['real_bpp']:.3f}"]
+                  f"{record['distinct_directions']:.2f}", _number(record["t1_bpp_ratio_median"])]
+        if theirs is not None:
+            cells.append(_number(theirs.get("t1_bpp_ratio_median")))
+        cells.append(f"{record['real_bpp']:.3f}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _number(value):
+    return "" if value is None else f"{value:.2f}"
 
 
 def main():
@@ -61,8 +69,8 @@ def main():
     parser.add_argument("--every", type=int, default=1000, metavar="STEPS",
                         help="a row every STEPS steps, and the newest (default: 1000)")
     parser.add_argument("--beside", nargs=2, metavar=("JSON", "RUN"),
-                        help="add the faithful share of RUN's curve in JSON, a file "
-                        "compare_runs.py wrote, at the same steps")
+                        help="add the faithful share and T=1 ratio of RUN's curve in "
+                        "JSON, a file compare_runs.py wrote, at the same steps")
     args = parser.parse_args()
     monitor = os.path.join(args.run, MONITOR_FILE)
     if not os.path.isfile(monitor):
