@@ -144,20 +144,34 @@ def test_a_cpu_budget_stops_training_and_counts_across_resumption(shapes_data_di
     assert float(checkpoint.cpu_seconds.numpy()) > used
 
 
+@pytest.mark.parametrize("stop", ["ctrl-c", "SIGTERM", "SIGINT ignored at start"])
 def test_ctrl_c_saves_the_step_says_so_and_the_same_command_resumes(
-        shapes_data_dir, tmp_path, monkeypatch, capsys):
-    class CtrlCAtStep2(train_lib.CpuTime):
+        shapes_data_dir, tmp_path, monkeypatch, capsys, stop):
+    """Ctrl-C, `kill` (SIGTERM, also what cluster schedulers send before killing) and
+    SIGINT to a background job (which starts with SIGINT ignored) all save the step."""
+    class StopAtStep2(train_lib.CpuTime):
         def on_train_batch_end(self, batch, logs=None):
             super().on_train_batch_end(batch, logs)
             if int(self.model.optimizer.iterations.numpy()) == 2:
-                raise KeyboardInterrupt
+                if stop == "ctrl-c":
+                    raise KeyboardInterrupt
+                os.kill(os.getpid(), signal.SIGTERM if stop == "SIGTERM" else signal.SIGINT)
 
     model_dir = tmp_path / "interrupted"
     args = train_args(model_dir, shapes_data_dir, 4, "--monitor-every", "0",
                       "--checkpoint-every", "1e9")
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
     with monkeypatch.context() as patch:
-        patch.setattr(train_lib, "CpuTime", CtrlCAtStep2)
-        assert cli.main(args) == 130
+        patch.setattr(train_lib, "CpuTime", StopAtStep2)
+        if stop == "SIGINT ignored at start":
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            assert cli.main(args) == 130
+            if stop == "SIGINT ignored at start":
+                assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # put back
+        finally:
+            signal.signal(signal.SIGINT, handlers[signal.SIGINT])
+    assert signal.getsignal(signal.SIGTERM) == handlers[signal.SIGTERM]
     err = capsys.readouterr().err
     assert "Interrupted at step 2: saved" in err and err.rstrip().endswith("interrupted")
     assert "Traceback" not in err
