@@ -253,42 +253,42 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
         verbose = terminal_verbosity()
     if verbose:
         all_callbacks.append(StepProgress(steps, steps_per_epoch, verbose))
-    with _stop_signals_interrupt():
-        try:
-            # A checkpoint of the starting point: a fresh run's initialised weights, so that a
-            # run killed before its first periodic checkpoint resumes with them; after
-            # skipping a damaged newest checkpoint, the one restored, saved again to become
-            # the manager's latest, so that the run's last save never takes the damaged one
-            # for its own step (it is overwritten or rotated out later).
-            _save(manager, model)
-            used = float(cpu_seconds.numpy())
-            if step >= steps or (max_cpu_seconds is not None and used >= max_cpu_seconds):
-                print(f"{model_dir} is already trained to step {step} (asked: {steps}), with "
-                      f"{used:.0f} CPU seconds (budget: {max_cpu_seconds or 'none'}).")
-                return TrainResult(model, step, None, manager.latest_checkpoint if chief else None,
-                                   None)
-            if resumed:
-                print(f"Resuming {model_dir} at step {step} of {steps}; skipping the {step} "
-                      "batches already used.")
-            elif init_from is None:
-                print(f"No checkpoint in {model_dir}: starting fresh at step 0 of {steps}.")
-            else:
-                print(f"No checkpoint in {model_dir}: starting at step 0 of {steps} from the "
-                      f"weights of {init_from}.")
+    try:
+        # A checkpoint of the starting point: a fresh run's initialised weights, so that a
+        # run killed before its first periodic checkpoint resumes with them; after
+        # skipping a damaged newest checkpoint, the one restored, saved again to become
+        # the manager's latest, so that the run's last save never takes the damaged one
+        # for its own step (it is overwritten or rotated out later).
+        _save(manager, model)
+        used = float(cpu_seconds.numpy())
+        if step >= steps or (max_cpu_seconds is not None and used >= max_cpu_seconds):
+            print(f"{model_dir} is already trained to step {step} (asked: {steps}), with "
+                  f"{used:.0f} CPU seconds (budget: {max_cpu_seconds or 'none'}).")
+            return TrainResult(model, step, None, manager.latest_checkpoint if chief else None,
+                               None)
+        if resumed:
+            print(f"Resuming {model_dir} at step {step} of {steps}; skipping the {step} "
+                  "batches already used.")
+        elif init_from is None:
+            print(f"No checkpoint in {model_dir}: starting fresh at step 0 of {steps}.")
+        else:
+            print(f"No checkpoint in {model_dir}: starting at step 0 of {steps} from the "
+                  f"weights of {init_from}.")
+        with _stop_signals_interrupt():
             history = model.fit(train_data, epochs=math.ceil(steps / steps_per_epoch),
                                 initial_epoch=step // steps_per_epoch,
                                 steps_per_epoch=steps_per_epoch, verbose=0,
                                 callbacks=all_callbacks + list(callbacks))
-            checkpoint = _save(manager, model)
-        except KeyboardInterrupt:
-            saved = _save(manager, model)
-            if chief:
-                print(f"Interrupted at step {run_dir.checkpoint_step(saved)}: saved {saved}; "
-                      "the same command resumes from it.", file=sys.stderr)
-            raise
-        finally:
-            if scratch:
-                shutil.rmtree(scratch, ignore_errors=True)
+        checkpoint = _save(manager, model)
+    except KeyboardInterrupt:
+        saved = _save(manager, model)
+        if chief:
+            print(f"Interrupted at step {run_dir.checkpoint_step(saved)}: saved {saved}; "
+                  "the same command resumes from it.", file=sys.stderr)
+        raise
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
     return TrainResult(model, int(model.optimizer.iterations.numpy()), stop_on_nan.bad_step,
                        checkpoint if chief else None, history)
 
