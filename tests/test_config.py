@@ -114,6 +114,8 @@ def test_replace_returns_a_variant_and_keeps_the_original():
     (dict(num_steps=2.5), "num_steps", "an int"),
     (dict(latent_skip=1), "latent_skip", "a bool"),
     (dict(num_cond_latents=0), "num_cond_latents", ">= 1"),
+    (dict(latent_encoder_width_level1=0), "latent_encoder_width_level1",
+     "None (latent_encoder_width) or an int >= 1"),
     (dict(seed="x"), "seed", "an int or None"),
     (dict(gradient_clip_norm=0.0), "gradient_clip_norm", "None (no clipping) or a finite"),
     (dict(gradient_clip_norm=float("inf")), "gradient_clip_norm", "finite number > 0"),

@@ -393,6 +393,21 @@ def test_every_encoder_builds_and_trains_a_step(encoder):
     assert np.abs(head.kernel.numpy()).max() > 0  # the zero-initialised output moved
 
 
+def test_the_finest_levels_encoder_alone_takes_latent_encoder_width_level1():
+    def encoder_sizes(model):
+        return [sum(int(np.prod(w.shape)) for w in level.encoder.weights)
+                for level in model.prior.levels]
+
+    same = vf.VideoFlow(TINY)
+    narrow = vf.VideoFlow(TINY.replace(latent_encoder_width_level1=4))
+    wide = vf.VideoFlow(TINY.replace(latent_encoder_width_level1=TINY.latent_encoder_width))
+    assert encoder_sizes(wide) == encoder_sizes(same)
+    assert encoder_sizes(narrow)[1:] == encoder_sizes(same)[1:]
+    assert encoder_sizes(narrow)[0] < encoder_sizes(same)[0]
+    history = narrow.fit(moving_squares(frames=3), batch_size=4, epochs=1, verbose=0).history
+    assert np.isfinite(history["bpp"][-1])
+
+
 def test_keras_file_and_checkpoint_round_trips(model, tmp_path):
     trained = vf.VideoFlow(TINY)
     trained.fit(moving_squares(frames=3), batch_size=4, epochs=2, verbose=0)

@@ -1,5 +1,7 @@
 """The paper's conditional Gaussian prior (videoflow_tf/model/prior.py) and its latent encoders,
 built from explicit arguments (helpers.make_prior)."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,8 +11,8 @@ import videoflow_tf  # noqa: F401  (before TensorFlow: imports it quietly)
 import tensorflow as tf
 
 from videoflow_tf.config import LATENT_ENCODERS
-from videoflow_tf.model.latent_encoders import CausalConv3D, fitting_dilations
-from videoflow_tf.model.prior import LOG_SCALE_LIMIT
+from videoflow_tf.model.latent_encoders import CausalConv3D, EncoderSpec, fitting_dilations
+from videoflow_tf.model.prior import LOG_SCALE_LIMIT, LatentPrior
 
 
 def test_dilations_are_those_that_fit():
@@ -111,6 +113,22 @@ def test_padded_history_repeats_the_oldest_latent(first_frame):
                                rtol=1e-5)
     for t in range(max(first_frame, 1), 3):
         assert not np.allclose(other[:, t - first_frame], batched[:, t - first_frame])
+
+
+def test_one_encoder_spec_per_level_or_one_for_all():
+    spec = EncoderSpec("conv_net", 8, 1, True, "relu")
+    wide = dataclasses.replace(spec, width=16)
+    prior = LatentPrior(PRIOR_LATENT_SHAPES, 1, encoder=[wide, spec])
+    prior.build()
+    same = LatentPrior(PRIOR_LATENT_SHAPES, 1, encoder=spec)
+    same.build()
+
+    def hidden(level):  # the first residual block's output channels
+        return level.encoder.weights[0].shape[-1]
+    assert [hidden(level) for level in prior.levels] == [16, 8]
+    assert [hidden(level) for level in same.levels] == [8, 8]
+    with pytest.raises(ValueError, match="got 3 encoder specs for 2 levels"):
+        LatentPrior(PRIOR_LATENT_SHAPES, 1, encoder=[spec] * 3)
 
 
 def test_log_prob_is_causal():

@@ -40,6 +40,9 @@ class VideoFlowConfig:
       latent_encoder, latent_encoder_width, latent_encoder_depth, latent_dilations,
         latent_activation: the prior's network (`latent_encoders.EncoderSpec`); every named
         config uses the paper's conv3d_net, the others are tensor2tensor's alternatives.
+      latent_encoder_width_level1: the finest level's encoder width (None: as the
+        others'). Its latent has the most positions, so at 64x64 this one encoder costs
+        a third of a training step (docs/shapes_64.md).
       num_cond_latents: K, the earlier frames' latents each conditional prior reads.
       latent_skip: a conditional prior's mean is the previous latent plus the prediction.
       pad_history: a frame with 1 <= n < K predecessors gets the conditional prior of its
@@ -91,6 +94,7 @@ class VideoFlowConfig:
     dequantization: str = "uniform"
     latent_encoder: str = "conv3d_net"
     latent_encoder_width: int = 256
+    latent_encoder_width_level1: Optional[int] = None
     latent_encoder_depth: int = 5
     latent_dilations: bool = True
     latent_activation: str = "gatu"
@@ -269,6 +273,8 @@ _RULES = [
     ("latent_encoder", lambda c: c.latent_encoder in LATENT_ENCODERS,
      f"one of {LATENT_ENCODERS}"),
     ("latent_encoder_width", lambda c: c.latent_encoder_width >= 1, "an int >= 1"),
+    ("latent_encoder_width_level1", lambda c: c.latent_encoder_width_level1 is None
+     or c.latent_encoder_width_level1 >= 1, "None (latent_encoder_width) or an int >= 1"),
     ("latent_encoder_depth", lambda c: c.latent_encoder_depth >= 1, "an int >= 1"),
     ("latent_activation", lambda c: c.latent_activation in ACTIVATIONS,
      f"one of {ACTIVATIONS}"),

@@ -151,7 +151,8 @@ class LatentPrior(keras.layers.Layer):
       num_cond_latents: K, the earlier latents each conditional prior reads.
       pad_history: frames with 1 <= n < K predecessors get the conditional prior of their
         history padded with the oldest latent (else the unconditional prior).
-      latent_skip, encoder: of every `LevelPrior`.
+      latent_skip: of every `LevelPrior`.
+      encoder: the `EncoderSpec` of every level's prior, or a list of them, finest first.
       top_prior: the class of the top level's prior (a `LevelPrior`, the default, or a
         subclass such as a `functools.partial` of `mixture_prior.MixtureTopPrior`).
       seed: seeds the encoders' random kernels (None: unseeded).
@@ -165,12 +166,17 @@ class LatentPrior(keras.layers.Layer):
         # unconditional one.
         self.min_history = 1 if pad_history else num_cond_latents
         top = len(latent_shapes) - 1
+        encoders = list(encoder) if isinstance(encoder, (list, tuple)) else (
+            [encoder] * len(latent_shapes))
+        if len(encoders) != len(latent_shapes):
+            raise ValueError(f"got {len(encoders)} encoder specs for {len(latent_shapes)} "
+                             "levels: give one, or one per level")
         # (seed, level, step) seeds the flow's steps; _PRIOR_SEED keeps the priors' apart.
         self.levels = [(top_prior if i == top else LevelPrior)(
             shape, is_top=i == top, num_cond_latents=num_cond_latents,
-            latent_skip=latent_skip, encoder=encoder,
+            latent_skip=latent_skip, encoder=level_encoder,
             seed=seeds.derived(seed, _PRIOR_SEED, i), name=f"level_{i + 1}")
-            for i, shape in enumerate(latent_shapes)]
+            for i, (shape, level_encoder) in enumerate(zip(latent_shapes, encoders))]
 
     def build(self, input_shape=None):
         for level in self.levels:

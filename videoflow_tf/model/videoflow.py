@@ -62,9 +62,7 @@ class VideoFlow(keras.Model):
         self.prior = LatentPrior(
             config.latent_shapes, config.num_cond_latents, pad_history=config.pad_history,
             latent_skip=config.latent_skip,
-            encoder=EncoderSpec(config.latent_encoder, config.latent_encoder_width,
-                                config.latent_encoder_depth, config.latent_dilations,
-                                config.latent_activation),
+            encoder=level_encoders(config),
             top_prior=(LevelPrior if config.top_prior_components == 1 else functools.partial(
                 MixtureTopPrior, components=config.top_prior_components)),
             seed=config.seed, name="prior")
@@ -364,6 +362,16 @@ class VideoFlow(keras.Model):
 
 
 _DEQUANTIZER_SEED = 2 ** 17  # apart from the flow's (level, step) and the prior's seeds
+
+
+def level_encoders(config):
+    """The `EncoderSpec` of every level's prior, finest first."""
+    spec = EncoderSpec(config.latent_encoder, config.latent_encoder_width,
+                       config.latent_encoder_depth, config.latent_dilations,
+                       config.latent_activation)
+    finest = spec if config.latent_encoder_width_level1 is None else dataclasses.replace(
+        spec, width=config.latent_encoder_width_level1)
+    return [finest] + [spec] * (config.num_levels - 1)
 
 
 @dataclasses.dataclass(frozen=True)
