@@ -23,6 +23,10 @@ network at its first level (4 x 32 x 32 x 512 -> 512, 3x3 and 1x1).
     python benchmarks/speed/model_speed.py --configs tiny,shapes_32_baseline --jit both
     python benchmarks/speed/model_speed.py --configs shapes --batch shapes=1 --repeats 2
     python benchmarks/speed/model_speed.py --configs shapes,bair_quant --precision both
+    python benchmarks/speed/model_speed.py --configs shapes_64,shapes_64+latent_encoder_width_level1=64
+
+A config given as NAME+FIELD=VALUE[+FIELD=VALUE...] is the named config with those
+fields changed (as `--set` does for `videoflow-tf train`).
 
 `--precision mixed` (or both) also times config.mixed_precision (the coupling
 networks in bfloat16; rows "bf16"), against the same float32 ceilings.
@@ -91,12 +95,15 @@ def prior_macs(config, unconditional_frames, conditional_frames):
     if config.latent_encoder != "conv3d_net":
         return None
     from videoflow_tf.model.latent_encoders import fitting_dilations
-    width, history = config.latent_encoder_width, config.num_cond_latents
-    middle = width * (2 if config.latent_activation == "gatu" else 1)
+    history = config.num_cond_latents
     taps = min(2, history)
     total = 0
     shapes = config.latent_shapes
     for level, (h, w, c) in enumerate(shapes):
+        width = config.latent_encoder_width
+        if level == 0 and config.latent_encoder_width_level1 is not None:
+            width = config.latent_encoder_width_level1
+        middle = width * (2 if config.latent_activation == "gatu" else 1)
         is_top = level == len(shapes) - 1
         pixels = h * w
         if not is_top:
@@ -195,6 +202,13 @@ def run_ceilings(repeats):
     return result
 
 
+def resolve(spec):
+    """The config of NAME or NAME+FIELD=VALUE+..."""
+    from videoflow_tf.usage import resolve_config
+    name, *assignments = spec.split("+")
+    return resolve_config(name, assignments=assignments)
+
+
 def _variant(jit, mixed):
     """The key of a measured variant: plain, xla, bf16 or bf16+xla."""
     if mixed:
@@ -207,7 +221,7 @@ def run_config(name, batch, repeats, jit_modes, memory_saving, precisions):
     import numpy as np
     import tensorflow as tf
 
-    config = vf.get_config(name)
+    config = resolve(name)
     changes = dict(batch_size=batch, init_batch_size=batch, seed=0)
     if memory_saving != "config":
         changes["memory_saving"] = memory_saving
@@ -305,7 +319,6 @@ def main():
     args = parse_args()
     if args.child:
         return child(args)
-    import videoflow_tf as vf  # the configs' batch sizes
     batches = dict(DEFAULT_BATCH)
     for item in filter(None, args.batch.split(",")):
         key, value = item.split("=")
@@ -318,7 +331,7 @@ def main():
           f"{ceilings['conv3x3_bfloat16_gflops']:.0f})", flush=True)
     results = []
     for name in args.configs.split(","):
-        batch = batches.get(name, vf.get_config(name).batch_size)
+        batch = batches.get(name, resolve(name).batch_size)
         print(f"{name}: batch {batch} ...", flush=True)
         results.append(run_child(args, name, batch))
         if "error" in results[-1]:
@@ -337,19 +350,20 @@ def print_table(ceilings, results):
           "(float32)")
     print("fraction = analytic model FLOP/s / conv 3x3 ceiling; GFLOP/fr = per frame, "
           "analytic (graph); train excludes memory saving's recompute")
-    header = (f"{'config':<11}{'batch':>6}{'variant':>9}{'mode':>9}{'step s':>9}{'fr/s':>8}"
+    name_width = max([11] + [len(result["config"]) + 1 for result in results])
+    header = (f"{'config':<{name_width}}{'batch':>6}{'variant':>9}{'mode':>9}{'step s':>9}{'fr/s':>8}"
               f"{'fr/CPU-s':>9}{'GFLOP/fr':>22}{'fraction':>9}{'peak RSS':>10}"
               f"{'tensors':>9}{'load':>6}")
     print(header)
     for result in results:
         if "error" in result:
-            print(f"{result['config']:<11} failed: {result['error']}")
+            print(f"{result['config']:<{name_width}} failed: {result['error']}")
             continue
         analytic = result["analytic_flops_per_frame"] or {}
         counted = result["graph_flops_per_frame"]
         for variant, modes in result["modes"].items():
             for mode, row in modes.items():
-                prefix = f"{result['config']:<11}{result['batch']:>6}{variant:>9}{mode:>9}"
+                prefix = f"{result['config']:<{name_width}}{result['batch']:>6}{variant:>9}{mode:>9}"
                 if "error" in row:
                     print(f"{prefix}  failed: {row['error'][:80]}")
                     continue
@@ -362,7 +376,7 @@ def print_table(ceilings, results):
                 print(f"{prefix}{row['step_s']:>9.3f}{row['frames_per_s']:>8.2f}"
                       f"{row['frames_per_cpu_s']:>9.2f}{flops:>22}{fraction:>9}{memory}"
                       f"{row['load_average']:>6.1f}")
-        print(f"{'':<11}{'':>6} parameters {result['parameters']:,}; memory saving "
+        print(f"{'':<{name_width}}{'':>6} parameters {result['parameters']:,}; memory saving "
               f"{result['memory_saving']}; frames: train {result['train_frames']}/video, "
               f"log_prob {result['clip_frames']}/clip, sample {result['sample_frames']} new")
 
