@@ -120,6 +120,8 @@ def test_replace_returns_a_variant_and_keeps_the_original():
     (dict(gradient_clip_norm=0.0), "gradient_clip_norm", "None (no clipping) or a finite"),
     (dict(gradient_clip_norm=float("inf")), "gradient_clip_norm", "finite number > 0"),
     (dict(gradient_clip_norm="1"), "gradient_clip_norm", "a number or None"),
+    (dict(video_bpp_cap=0.0), "video_bpp_cap", "None (no cap) or a finite number > 0"),
+    (dict(video_bpp_cap=float("inf")), "video_bpp_cap", "finite number > 0"),
     (dict(cosine_decay_steps=-1), "cosine_decay_steps", ">= 0 (0: no decay)"),
     (dict(cosine_decay_floor=1.5), "cosine_decay_floor", "from 0 to 1"),
     (dict(train_steps=0), "train_steps", ">= 1"),

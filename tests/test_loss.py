@@ -72,3 +72,14 @@ def test_beta_nll_scores_every_level_of_the_prior():
         kernel = level.encoder.head.trainable_variables[0]
         assert not np.allclose(tape.gradient(trained, kernel), tape.gradient(scored, kernel),
                                rtol=1e-3)
+
+
+def test_capped_mean_counts_a_video_above_the_cap_at_the_cap_in_its_own_direction():
+    theta = tf.Variable(1.0)
+    with tf.GradientTape(persistent=True) as tape:
+        bpp = tf.stack([10.0 * theta, theta, -2.0 * theta])  # one above the cap of 5
+        capped = loss.capped_mean(bpp, 5.0)
+        plain = tf.reduce_mean(bpp)
+    assert float(capped) == pytest.approx((5.0 + 1.0 - 2.0) / 3)
+    assert float(tape.gradient(capped, theta)) == pytest.approx((10.0 * 0.5 + 1.0 - 2.0) / 3)
+    assert float(tape.gradient(plain, theta)) == pytest.approx((10.0 + 1.0 - 2.0) / 3)

@@ -235,6 +235,25 @@ def test_prior_beta_trains_differently_from_the_same_exact_loss():
     assert max(np.abs(a - b).max() for a, b in zip(weights[0.0], weights[0.5])) > 1e-4
 
 
+def test_a_video_bpp_cap_reweights_only_videos_above_it_and_reports_exact_bpp():
+    """From the same weights and noise, a cap above every video's bits per pixel trains
+    as no cap does; a cap below them all weights each video by cap / its bpp, so the
+    updates differ, while the reported bits per pixel stay exact."""
+    videos = moving_squares(frames=3)
+    losses, weights = {}, {}
+    for cap in (None, 1e6, 1e-3):
+        model = vf.VideoFlow(TINY.replace(seed=3, video_bpp_cap=cap, learning_rate=1e-2))
+        model.initialize(videos)
+        history = model.fit(videos, batch_size=8, epochs=2, verbose=0, shuffle=False)
+        losses[cap] = history.history["loss"]
+        weights[cap] = [w.numpy() for w in model.trainable_weights]
+    assert losses[1e6][0] == losses[1e-3][0] == pytest.approx(losses[None][0], rel=1e-6)
+    assert losses[1e6][1] == pytest.approx(losses[None][1], rel=1e-5)
+    for a, b in zip(weights[None], weights[1e6]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert max(np.abs(a - b).max() for a, b in zip(weights[None], weights[1e-3])) > 1e-4
+
+
 def test_mixed_precision_model_scores_like_float32_and_trains(tmp_path):
     """The same weights with the coupling networks in bfloat16: bits per pixel within
     0.1% (not identical: the networks really run in bfloat16), float32 results, exact

@@ -27,6 +27,18 @@ x1), which is therefore not maximum likelihood's. A mixture combines its compone
 log-densities exactly (its weights' gradient is exact too), so component k's mean gets its
 responsibility times the same error. The loss's value, and every reported likelihood,
 stay exact.
+
+Training may also cap each video's pull (`capped_mean`, config field `video_bpp_cap`): a
+video scoring b > cap bits per pixel counts in the loss as cap, with its gradient scaled
+by cap / b, so it still points where that video needs the model to go, with the weight of
+a video at the cap:
+
+    training loss = mean over videos v of  b_v * sg(cap / max(b_v, cap))
+
+A prior that has grown over-confident somewhere can score one rare video at millions of
+bits per pixel; without the cap that video's gradient is all the (clipped) update, and a
+few such updates in a row can throw the whole model off (docs/shapes_64.md). Reported
+bits per pixel stay exact.
 """
 import functools
 import math
@@ -40,6 +52,13 @@ tfd = tfp.distributions
 def bits_per_pixel(log_likelihood, image_shape):
     """-log_likelihood (nats, per frame) / (ln 2 * H*W*C): bits per subpixel."""
     return -log_likelihood / (math.log(2.0) * math.prod(image_shape))
+
+
+def capped_mean(bpp, cap):
+    """The training loss of per-video bits per pixel `bpp` [B]: their mean, where a video
+    above `cap` counts as `cap` and pulls with its gradient scaled by cap / bpp (module
+    docstring)."""
+    return tf.reduce_mean(bpp * tf.stop_gradient(cap / tf.maximum(bpp, cap)))
 
 
 def beta_nll(beta):

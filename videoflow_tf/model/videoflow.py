@@ -155,9 +155,11 @@ class VideoFlow(keras.Model):
         If T > num_train_frames, each video is cut to its own random window of
         num_train_frames frames (the data pipeline normally does this already), within its
         first config.train_clip_frames frames if that is not None. The loss is the bits
-        per pixel of the window's frames after the first num_context_frames. An
-        update whose loss or gradients are not finite is skipped, and
-        `config.gradient_clip_norm` clips the gradient (`optim.apply_finite_gradients`).
+        per pixel of the window's frames after the first num_context_frames; with
+        `config.video_bpp_cap`, a video scoring above it pulls as hard as one at the cap
+        (`loss.capped_mean`), while the reported bpp stays exact. An update whose loss or
+        gradients are not finite is skipped, and `config.gradient_clip_norm` clips the
+        gradient (`optim.apply_finite_gradients`).
 
         The windows and the dequantisation noise are stateless draws from the step number
         and `config.seed` (a random one if None), per video of the global batch. Under a
@@ -166,13 +168,15 @@ class VideoFlow(keras.Model):
         B or N replicas with B / N each make the same update.
         """
         seed = self._step_seed()
-        videos = self._random_windows(check_videos(self.config.image_shape, 
+        videos = self._random_windows(check_videos(self.config.image_shape,
             videos_of(data), "videos", self.config.num_train_frames), seed)
         with tf.GradientTape() as tape:
             bpp = self._bits_per_pixel(videos, self.config.num_context_frames,
                                        seed=_TrainingNoise(seed), training=True)
             mean_bpp = tf.reduce_mean(bpp)
-            replica_share = mean_bpp / tf.distribute.get_strategy().num_replicas_in_sync
+            training_loss = mean_bpp if self.config.video_bpp_cap is None else (
+                loss.capped_mean(tf.reduce_mean(bpp, axis=-1), self.config.video_bpp_cap))
+            replica_share = training_loss / tf.distribute.get_strategy().num_replicas_in_sync
         gradients = tape.gradient(replica_share, self.trainable_variables)
         optim.apply_finite_gradients(self.optimizer, mean_bpp, gradients, self.trainable_variables,
                                      self.config.gradient_clip_norm)
