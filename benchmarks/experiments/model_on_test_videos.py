@@ -33,8 +33,9 @@ def parse_model_and_videos(description, default_videos, check=None, extra=()):
     return args, model, videos
 
 
-def write_rows(args, videos, key, rows):
-    """Writes {"model", "videos", key: rows} as JSON to --out, if given."""
+def write_rows(args, videos, key, rows, **more):
+    """Writes {"model", "videos", key: rows, **more} as JSON to --out, if given."""
     if args.out:
         with open(args.out, "w", encoding="utf-8") as file:
-            json.dump({"model": args.model, "videos": len(videos), key: rows}, file, indent=1)
+            json.dump({"model": args.model, "videos": len(videos), key: rows, **more}, file,
+                      indent=1)

@@ -14,7 +14,12 @@ than 0.5; there, per level, the table prints:
 - explained: 1 - error^2 / deviation^2;
 - sigma: rms of the prior's standard deviation;
 - history effect: rms change of mu when each video's history is swapped for another's
-  (about 0 for a prior that ignores the past).
+  (about 0 for a prior that ignores the past);
+- smallest sigma and worst miss: over every dimension, moving or not, the prior's
+  smallest standard deviation and the largest |z_t - mu| / sigma, the signs of an
+  over-confident prior (a miss of k sigmas costs about k^2 / 2 nats).
+
+It also counts the videos that score above 8 bits per pixel, worse than a uniform guess.
 
 The top level's mixture is compared through its most probable component.
 """
@@ -26,7 +31,8 @@ from videoflow_tf.model import pixels
 from videoflow_tf.model.mixture_prior import MixtureTopPrior
 
 COLUMNS = ("level", "latent shape", "moving", "deviation", "error", "explained", "sigma",
-           "history effect")
+           "history effect", "smallest sigma", "worst miss")
+UNIFORM_BPP = 8.0  # a uniform guess over 256 levels
 
 
 def prior_moments(prior, history, x1):
@@ -48,6 +54,7 @@ def level_rows(model, videos):
     rows = []
     for level, (prior, z) in enumerate(zip(model.prior.levels, latents)):
         collected = {name: [] for name in ("deviation", "error", "sigma", "history")}
+        smallest_sigma, worst_miss = np.inf, 0.0
         for t in range(config.num_cond_latents, videos.shape[1]):
             history = z[:, t - config.num_cond_latents:t]
             x1 = conditions[level][:, t] if level < len(conditions) else None
@@ -56,6 +63,8 @@ def level_rows(model, videos):
             target = z[:, t].numpy()
             deviation = target - np.median(target, axis=0)
             moving = np.abs(deviation) > 0.5
+            smallest_sigma = min(smallest_sigma, float(np.min(sigma)))
+            worst_miss = max(worst_miss, float(np.max(np.abs(target - mean) / sigma)))
             for name, value in (("deviation", deviation), ("error", target - mean),
                                 ("sigma", sigma), ("history", mean - swapped)):
                 collected[name].append(np.asarray(value)[moving])
@@ -66,7 +75,8 @@ def level_rows(model, videos):
                      "moving": values["deviation"].size,
                      "deviation": rms["deviation"], "error": rms["error"],
                      "explained": 1 - rms["error"] ** 2 / rms["deviation"] ** 2,
-                     "sigma": rms["sigma"], "history effect": rms["history"]})
+                     "sigma": rms["sigma"], "history effect": rms["history"],
+                     "smallest sigma": smallest_sigma, "worst miss": worst_miss})
     return rows
 
 
@@ -75,9 +85,15 @@ def main():
     rows = level_rows(model, videos)
     print(" | ".join(COLUMNS))
     for row in rows:
-        print(" | ".join(f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
+        print(" | ".join(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c])
                          for c in COLUMNS))
-    write_rows(args, videos, "levels", rows)
+    bpp = np.concatenate([model.bits_per_pixel(videos[i:i + 16], seed=0).numpy()
+                          for i in range(0, len(videos), 16)])
+    above = np.flatnonzero(bpp > UNIFORM_BPP)
+    print(f"videos above {UNIFORM_BPP:g} bits per pixel: {len(above)} of {len(bpp)} "
+          f"{above.tolist()}; median {np.median(bpp):.3f}, worst {bpp.max():.4g}")
+    write_rows(args, videos, "levels", rows, bits_per_pixel=bpp.tolist())
+
 
 if __name__ == "__main__":
     main()
