@@ -23,7 +23,8 @@ network at its first level (4 x 32 x 32 x 512 -> 512, 3x3 and 1x1).
     python benchmarks/speed/model_speed.py --configs tiny,shapes_32_baseline --jit both
     python benchmarks/speed/model_speed.py --configs shapes --batch shapes=1 --repeats 2
     python benchmarks/speed/model_speed.py --configs shapes,bair_quant --precision both
-    python benchmarks/speed/model_speed.py --configs shapes_64,shapes_64+latent_encoder_width_level1=64
+    python benchmarks/speed/model_speed.py \
+        --configs shapes_64,shapes_64+latent_encoder_width_level1=64
 
 A config given as NAME+FIELD=VALUE[+FIELD=VALUE...] is the named config with those
 fields changed (as `--set` does for `videoflow-tf train`).
@@ -351,8 +352,8 @@ def print_table(ceilings, results):
     print("fraction = analytic model FLOP/s / conv 3x3 ceiling; GFLOP/fr = per frame, "
           "analytic (graph); train excludes memory saving's recompute")
     name_width = max([11] + [len(result["config"]) + 1 for result in results])
-    header = (f"{'config':<{name_width}}{'batch':>6}{'variant':>9}{'mode':>9}{'step s':>9}{'fr/s':>8}"
-              f"{'fr/CPU-s':>9}{'GFLOP/fr':>22}{'fraction':>9}{'peak RSS':>10}"
+    header = (f"{'config':<{name_width}}{'batch':>6}{'variant':>9}{'mode':>9}{'step s':>9}"
+              f"{'fr/s':>8}{'fr/CPU-s':>9}{'GFLOP/fr':>22}{'fraction':>9}{'peak RSS':>10}"
               f"{'tensors':>9}{'load':>6}")
     print(header)
     for result in results:
@@ -363,7 +364,8 @@ def print_table(ceilings, results):
         counted = result["graph_flops_per_frame"]
         for variant, modes in result["modes"].items():
             for mode, row in modes.items():
-                prefix = f"{result['config']:<{name_width}}{result['batch']:>6}{variant:>9}{mode:>9}"
+                prefix = (f"{result['config']:<{name_width}}{result['batch']:>6}"
+                          f"{variant:>9}{mode:>9}")
                 if "error" in row:
                     print(f"{prefix}  failed: {row['error'][:80]}")
                     continue
@@ -376,8 +378,8 @@ def print_table(ceilings, results):
                 print(f"{prefix}{row['step_s']:>9.3f}{row['frames_per_s']:>8.2f}"
                       f"{row['frames_per_cpu_s']:>9.2f}{flops:>22}{fraction:>9}{memory}"
                       f"{row['load_average']:>6.1f}")
-        print(f"{'':<{name_width}}{'':>6} parameters {result['parameters']:,}; memory saving "
-              f"{result['memory_saving']}; frames: train {result['train_frames']}/video, "
+        print(f"{'':<{name_width}}{'':>6} parameters {result['parameters']:,}; memory "
+              f"saving {result['memory_saving']}; frames: train {result['train_frames']}/video, "
               f"log_prob {result['clip_frames']}/clip, sample {result['sample_frames']} new")
 
 
