@@ -96,14 +96,13 @@ def prior_macs(config, unconditional_frames, conditional_frames):
     if config.latent_encoder != "conv3d_net":
         return None
     from videoflow_tf.model.latent_encoders import fitting_dilations
+    from videoflow_tf.model.videoflow import level_encoders
     history = config.num_cond_latents
     taps = min(2, history)
     total = 0
     shapes = config.latent_shapes
-    for level, (h, w, c) in enumerate(shapes):
-        width = config.latent_encoder_width
-        if level == 0 and config.latent_encoder_width_level1 is not None:
-            width = config.latent_encoder_width_level1
+    for level, ((h, w, c), encoder) in enumerate(zip(shapes, level_encoders(config))):
+        width = encoder.width
         middle = width * (2 if config.latent_activation == "gatu" else 1)
         is_top = level == len(shapes) - 1
         pixels = h * w
