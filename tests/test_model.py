@@ -10,7 +10,7 @@ import tensorflow_probability as tfp
 
 from helpers import TINY, moving_squares, noise_videos, perturb, perturbed_model
 from videoflow_tf.config import LATENT_ENCODERS
-from videoflow_tf.training.callbacks import StopOnNonFiniteLoss
+from videoflow_tf.training.callbacks import StopOnNonFiniteLoss, WarnAboveUniform
 
 PIXELS = 8 * 8 * 3
 
@@ -477,3 +477,25 @@ def test_a_non_finite_loss_stops_training_without_applying_the_bad_update():
     assert int(model.optimizer.iterations.numpy()) == 2
     for after, good in zip(model.get_weights(), snapshots["good"]):
         np.testing.assert_array_equal(after, good)
+
+
+def test_a_step_scoring_above_a_uniform_guess_after_the_run_scored_below_is_warned_about(
+        capsys):
+    model = PoisonedVideoFlow(TINY)
+    # Scale each step's bits per pixel: above 8 before the run has learnt (no warning),
+    # below, then a collapse at step 4 and below again.
+    factors = {1: 1e3, 2: 1e3, 4: 1e6}
+
+    class Poison(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            step = int(model.optimizer.iterations.numpy()) + 1
+            model.poison.assign(factors.get(step, 1e-3))
+
+    data = tf.data.Dataset.from_tensor_slices(moving_squares(4, frames=3)).batch(1).repeat()
+    model.fit(data, steps_per_epoch=5, epochs=2, verbose=0,
+              callbacks=[Poison(), WarnAboveUniform()])
+    warnings = [line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("WarnAboveUniform")]
+    assert len(warnings) == 1, warnings
+    assert "from step 4 " in warnings[0] and "at step 4)" in warnings[0]
+    assert "video_bpp_cap" in warnings[0]

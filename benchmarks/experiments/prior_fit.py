@@ -28,11 +28,11 @@ import tensorflow as tf
 
 from model_on_test_videos import parse_model_and_videos, write_rows
 from videoflow_tf.model import pixels
+from videoflow_tf.model.loss import UNIFORM_BPP
 from videoflow_tf.model.mixture_prior import MixtureTopPrior
 
 COLUMNS = ("level", "latent shape", "moving", "deviation", "error", "explained", "sigma",
            "history effect", "smallest sigma", "worst miss")
-UNIFORM_BPP = 8.0  # a uniform guess over 256 levels
 
 
 def prior_moments(prior, history, x1):

@@ -48,6 +48,10 @@ import tensorflow_probability as tfp
 
 tfd = tfp.distributions
 
+# What a uniform guess over the 256 values of a subpixel scores, in bits per pixel: a model
+# scoring worse has lost what it learnt.
+UNIFORM_BPP = 8.0
+
 
 def bits_per_pixel(log_likelihood, image_shape):
     """-log_likelihood (nats, per frame) / (ln 2 * H*W*C): bits per subpixel."""

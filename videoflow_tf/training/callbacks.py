@@ -11,6 +11,7 @@ from tensorflow.core.framework import summary_pb2
 
 from videoflow_tf.analysis import visualize
 from videoflow_tf.model import distribute, optim, pixels
+from videoflow_tf.model.loss import UNIFORM_BPP
 
 
 def terminal_verbosity():
@@ -84,6 +85,52 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             print(f"StopOnNonFiniteLoss: loss {float(loss)} at step {self._step}; training "
                   f"stopped with the weights of step {self._step - 1} (the bad update was "
                   "not applied).")
+
+
+class BatchValues:
+    """Each batch's value of the metric `key`, recovered from the logs of
+    `on_train_batch_end`, where Keras gives the running mean over the epoch's batches so
+    far."""
+
+    def __init__(self, key):
+        self.key, self._mean = key, 0.0
+
+    def update(self, batch, logs):
+        mean = float((logs or {}).get(self.key, math.nan))
+        value = (batch + 1) * mean - batch * (self._mean if batch else 0.0)
+        self._mean = mean
+        return value
+
+
+class WarnAboveUniform(keras.callbacks.Callback):
+    """At the end of an epoch, prints a warning if a training step scored more bits per
+    pixel than a uniform guess (`UNIFORM_BPP`) after the run had scored less: a run
+    falling apart there (one over-confident prior scoring a rare video at millions of bits
+    per pixel) can look fine in its sampled futures for thousands of steps."""
+
+    def on_train_begin(self, logs=None):
+        self._bpp, self._learnt = BatchValues("bpp"), False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._first = self._worst = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        bpp = self._bpp.update(batch, logs)
+        if bpp < UNIFORM_BPP:
+            self._learnt = True
+        elif self._learnt and (bpp > UNIFORM_BPP or not math.isfinite(bpp)):
+            step = int(self.model.optimizer.iterations.numpy())
+            self._first = self._first or step
+            if self._worst is None or not bpp <= self._worst[1]:
+                self._worst = step, bpp
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._first is not None:
+            print(f"WarnAboveUniform: from step {self._first} training batches scored above "
+                  f"{UNIFORM_BPP:g} bits per pixel, worse than a uniform guess (worst: "
+                  f"{self._worst[1]:.3g} at step {self._worst[0]}); the model may be "
+                  "falling apart. See 'When one video scores millions of bits per pixel' "
+                  "in docs/training.md (config field video_bpp_cap).")
 
 
 class CpuTime(keras.callbacks.Callback):
@@ -194,16 +241,12 @@ class TrainingSummaries(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._writer = tf.summary.create_file_writer(self.log_dir)
-        self._bpp_sum, self._bpp_count, self._previous_mean = 0.0, 0, 0.0
+        self._bpp, self._bpp_sum, self._bpp_count = BatchValues("bpp"), 0.0, 0
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.optimizer.iterations.numpy())
-        # logs["bpp"] is the running mean over the epoch's batches so far.
-        mean = float((logs or {}).get("bpp", math.nan))
-        previous = self._previous_mean if batch else 0.0
-        self._bpp_sum += (batch + 1) * mean - batch * previous
+        self._bpp_sum += self._bpp.update(batch, logs)
         self._bpp_count += 1
-        self._previous_mean = mean
         if self.summary_every and step % self.summary_every == 0:
             with self._writer.as_default(step=step):
                 write_scalar("bpp", self._bpp_sum / self._bpp_count)

@@ -58,7 +58,8 @@ from videoflow_tf.model.videoflow import VideoFlow
 from videoflow_tf.training import run_dir
 from videoflow_tf.training.callbacks import (CpuTime, PeriodicCheckpoint, ReviveComponents,
                                              StepProgress, StopAtStep, StopOnNonFiniteLoss,
-                                             TrainingSummaries, terminal_verbosity)
+                                             TrainingSummaries, WarnAboveUniform,
+                                             terminal_verbosity)
 from videoflow_tf.training.monitor import MonitorSamples, default_sample_frames, shows_motion
 from videoflow_tf.training.open_model import copy_weights, model_config
 from videoflow_tf.usage import (UsageError, add_data_dir, add_model, non_negative, positive,
@@ -240,6 +241,8 @@ def train(config, dataset, model_dir, steps, *, data_dir=None, data_seed=0,
     stop_on_nan = StopOnNonFiniteLoss()
     all_callbacks = [stop_on_nan, StopAtStep(steps), CpuTime(cpu_seconds, max_cpu_seconds),
                      PeriodicCheckpoint(manager, checkpoint_every, checkpoint_every_steps)]
+    if chief:
+        all_callbacks.append(WarnAboveUniform())
     if chief and (summary_every or sample_every):
         all_callbacks.append(TrainingSummaries(
             os.path.join(model_dir, run_dir.LOG_DIR), summary_every, sample_every, contexts))
