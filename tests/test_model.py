@@ -10,7 +10,7 @@ import tensorflow_probability as tfp
 
 from helpers import TINY, moving_squares, noise_videos, perturb, perturbed_model
 from videoflow_tf.config import LATENT_ENCODERS
-from videoflow_tf.training.callbacks import StopOnNonFiniteLoss, WarnAboveUniform
+from videoflow_tf.training.callbacks import BatchValues, StopOnNonFiniteLoss, WarnAboveUniform
 
 PIXELS = 8 * 8 * 3
 
@@ -499,3 +499,24 @@ def test_a_step_scoring_above_a_uniform_guess_after_the_run_scored_below_is_warn
     assert len(warnings) == 1, warnings
     assert "from step 4 " in warnings[0] and "at step 4)" in warnings[0]
     assert "video_bpp_cap" in warnings[0]
+
+
+def test_each_batchs_bits_per_pixel_is_recovered_after_a_batch_of_1e12():
+    model = PoisonedVideoFlow(TINY)
+    recovered = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            model.poison.assign(1e12 if batch == 1 else 1e-3)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.values = BatchValues("bpp")
+
+        def on_train_batch_end(self, batch, logs=None):
+            recovered.append(self.values.update(batch, logs))
+
+    data = tf.data.Dataset.from_tensor_slices(moving_squares(4, frames=3)).batch(1).repeat()
+    model.fit(data, steps_per_epoch=5, epochs=1, verbose=0, callbacks=[Record()])
+    assert recovered[1] > 1e10
+    # A float32 running mean gives these as multiples of about 1e6, of either sign.
+    assert all(0 < value < 1 for value in recovered[2:]), recovered

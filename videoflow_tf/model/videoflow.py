@@ -73,7 +73,9 @@ class VideoFlow(keras.Model):
             self.dequantizer.build((None,) + config.image_shape)
         self.is_initialized = self.add_weight(shape=(), dtype="int32", initializer="zeros",
                                               trainable=False, name="is_initialized")
-        self._bpp = keras.metrics.Mean(name="bpp")
+        # float64: after a batch of 1e12 bits per pixel, a float32 running mean no longer
+        # moves by a batch of 0.5, and callbacks recover each batch's value from it.
+        self._bpp = keras.metrics.Mean(name="bpp", dtype="float64")
         self._training_seed = random.randrange(2 ** 31) if config.seed is None else config.seed
         self.built = True
 
