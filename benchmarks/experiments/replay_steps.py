@@ -48,11 +48,10 @@ def replay(prefix, config, steps, settings):
         # own folder is only read.
         checkpoints = os.path.join(folder, run_dir.CHECKPOINT_DIR)
         os.makedirs(checkpoints)
-        name = os.path.basename(prefix)
-        for file in os.listdir(os.path.dirname(prefix)):
+        source, name = os.path.split(os.path.abspath(prefix))
+        for file in os.listdir(source):
             if file.startswith(name + "."):
-                os.symlink(os.path.join(os.path.dirname(os.path.abspath(prefix)), file),
-                           os.path.join(checkpoints, file))
+                os.symlink(os.path.join(source, file), os.path.join(checkpoints, file))
         with open(os.path.join(checkpoints, "checkpoint"), "w", encoding="utf-8") as file:
             file.write(f'model_checkpoint_path: "{name}"\n'
                        f'all_model_checkpoint_paths: "{name}"\n')
