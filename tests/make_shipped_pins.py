@@ -43,7 +43,7 @@ def make_clips(num_clips=8, seed=2026, size=32):
     """Clips rendered as the dataset renders its videos, resized as the data pipeline does."""
     params = rendering.sample_parameters(np.random.default_rng(seed), num_clips)
     videos = rendering.render_videos(params, BACKGROUND)
-    return {"videos": np.stack([pipelines._resize(video, size).numpy() for video in videos]),
+    return {"videos": np.stack([np.asarray(pipelines._resize(video, size)) for video in videos]),
             **{key: params[key] for key in ("shape", "color", "size")}}
 
 
