@@ -12,7 +12,7 @@ install inside the `videoflow_tf` package:
 from setuptools import setup
 
 BUILDERS = ["bair_action_free", "stochastic_shapes"]
-SHIPPED_MODELS = ["stochastic_shapes"]
+SHIPPED_MODELS = ["stochastic_shapes", "stochastic_shapes_32"]
 
 setup(
     packages=["videoflow_tf", "videoflow_tf.data", "videoflow_tf.model",

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from videoflow_tf.config import VideoFlowConfig, get_config
+from videoflow_tf.datasets.stochastic_shapes import rendering
 from videoflow_tf.training import open_model
 
 SHIPPED = open_model.shipped_model_names()
@@ -23,6 +24,12 @@ def pinned(name):
 
 def test_the_default_model_is_shipped():
     assert "stochastic_shapes" in SHIPPED
+
+
+def test_the_default_model_sees_and_samples_the_datasets_own_frames():
+    # The paper's resolution: a TF Serving client sends the dataset's frames as they are.
+    config = open_model.exported_config(shipped_version("stochastic_shapes"))
+    assert config.image_size == rendering.IMAGE_SIZE
 
 
 @pytest.mark.parametrize("name", SHIPPED)
